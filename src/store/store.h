@@ -1,0 +1,281 @@
+/* store.h -- the one storage interface of ttdm; SQL never leaves the implementation. */
+#ifndef TTDM_STORE_H
+#define TTDM_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/errors.h"
+#include "core/model.h"
+#include "core/policy.h"
+
+/*
+ * Every operation is atomic (one transaction) and thread-safe: call it from any thread.
+ * Operations return TTDM_OK, a rule refusal (reserve_send), TTDM_ERR_NOT_FOUND (also when
+ * the row belongs to another workspace), TTDM_ERR_CONFLICT, or TTDM_ERR_STORAGE (logged).
+ * Writes from concurrent callers are group-committed: many callers' operations share one
+ * durable commit, each inside its own savepoint so one caller's failure never undoes
+ * another's. Nothing is reported as done before it is durable.
+ *
+ * Strings in structs are NUL-terminated fixed arrays unless said otherwise; `text` members
+ * are heap strings owned by the struct and freed by its cleanup function.
+ */
+
+struct ttdm_store;
+
+struct ttdm_store_options {
+    const char *path;                      /* database file, created if missing */
+    const struct ttdm_policy_rules *rules; /* copied */
+    bool durable;                          /* true: synchronous=FULL (acknowledged = fsynced) */
+    int group_commit_max;                  /* most operations per transaction, e.g. 64 */
+};
+
+/* Opens (creating and migrating as needed). On failure returns TTDM_ERR_STORAGE, err says why. */
+enum ttdm_err ttdm_store_open(const struct ttdm_store_options *opt, struct ttdm_store **out,
+                              char *err, size_t err_size);
+/* Waits for pending writes, closes. NULL is a no-op. */
+void ttdm_store_close(struct ttdm_store *s);
+
+/* ---- Workspaces and API keys ---------------------------------------------------------- */
+
+enum ttdm_err ttdm_store_workspace_create(struct ttdm_store *s, const char *name, int64_t *id);
+/* The oldest workspace, NOT_FOUND when there is none. */
+enum ttdm_err ttdm_store_workspace_first(struct ttdm_store *s, int64_t *id);
+
+/* Stores only the SHA-256 hex of a key; the key itself is shown once and never stored. */
+enum ttdm_err ttdm_store_apikey_create(struct ttdm_store *s, int64_t workspace_id, const char *name,
+                                       const char *key_sha256_hex, int64_t *id);
+/* UNAUTHORIZED when no key has this hash (or it was revoked). */
+enum ttdm_err ttdm_store_apikey_find(struct ttdm_store *s, const char *key_sha256_hex,
+                                     int64_t *workspace_id);
+
+/* ---- Channels ------------------------------------------------------------------------- */
+
+#define TTDM_TOKEN_MAX 1024
+
+struct ttdm_channel {
+    int64_t id;
+    int64_t workspace_id;
+    char business_id[TTDM_ID_MAX]; /* TikTok open_id; unique per workspace */
+    char username[TTDM_NAME_MAX];
+    char display_name[TTDM_NAME_MAX];
+    char avatar_url[TTDM_URL_MAX];
+    char region[TTDM_REGION_LEN]; /* "" when unknown */
+    enum ttdm_account_origin origin;
+    enum ttdm_channel_status status;
+    char access_token[TTDM_TOKEN_MAX]; /* as given by the app layer (which may encrypt) */
+    char refresh_token[TTDM_TOKEN_MAX];
+    int64_t token_expires_at;   /* ms */
+    int64_t refresh_expires_at; /* ms */
+    int daily_limit;
+    int64_t created_at;
+};
+
+/*
+ * Creates the channel, or updates the one with the same (workspace, business_id): the
+ * same TikTok account is never connected twice. *created tells which happened.
+ */
+enum ttdm_err ttdm_store_channel_upsert(struct ttdm_store *s, const struct ttdm_channel *in,
+                                        int64_t *id, bool *created);
+enum ttdm_err ttdm_store_channel_get(struct ttdm_store *s, int64_t workspace_id, int64_t id,
+                                     struct ttdm_channel *out);
+/* All channels (any workspace) of a TikTok business id; *n may be 0. */
+enum ttdm_err ttdm_store_channels_by_business(struct ttdm_store *s, const char *business_id,
+                                              struct ttdm_channel *out, size_t max, size_t *n);
+/* Every channel of a workspace (workspace_id 0: of all workspaces), oldest first.
+ * *out is heap (ttdm_free). */
+enum ttdm_err ttdm_store_channel_list(struct ttdm_store *s, int64_t workspace_id,
+                                      struct ttdm_channel **out, size_t *n);
+enum ttdm_err ttdm_store_channel_set_status(struct ttdm_store *s, int64_t channel_id,
+                                            enum ttdm_channel_status status);
+
+/* ---- Messages ------------------------------------------------------------------------- */
+
+struct ttdm_message {
+    int64_t id;
+    int64_t workspace_id;
+    int64_t channel_id;
+    int64_t conversation_id;
+    enum ttdm_direction direction;
+    enum ttdm_msg_source source;
+    enum ttdm_msg_type type;
+    enum ttdm_msg_status status;
+    char *text;           /* heap, owned; NULL when none */
+    char media_path[512]; /* image file on disk, "" when none */
+    char media_mime[32];
+    int64_t media_size;
+    char share_url[TTDM_URL_MAX];        /* post shares */
+    char raw_type[32];                   /* TikTok's type name, for unsupported messages */
+    char tiktok_message_id[TTDM_ID_MAX]; /* "" until TikTok gave one */
+    int64_t timestamp_ms;                /* TikTok's timestamp; reservation time until sent */
+    int64_t created_at;
+    int64_t updated_at;
+    int attempts;
+    char error_code[48]; /* ttdm_err_code() of the failure, "" when none */
+    char error_text[TTDM_ERROR_TEXT_MAX];
+    int tiktok_error_code; /* TikTok's code, 0 when none */
+};
+
+void ttdm_message_cleanup(struct ttdm_message *m);
+void ttdm_messages_free(struct ttdm_message *arr, size_t n);
+
+/* ---- Inbound (webhooks) --------------------------------------------------------------- */
+
+struct ttdm_inbound {
+    int64_t channel_id;
+    char tiktok_conversation_id[TTDM_ID_MAX];
+    char tiktok_message_id[TTDM_ID_MAX];
+    enum ttdm_direction direction; /* CUSTOMER for im_receive_msg, BUSINESS for echoes */
+    enum ttdm_msg_source source;   /* CUSTOMER, TIKTOK_APP, or AGENT for our API echoes */
+    enum ttdm_msg_type type;
+    const char *text; /* may be NULL */
+    size_t text_len;
+    const char *media_path; /* may be NULL: stored image file */
+    const char *media_mime;
+    int64_t media_size;
+    const char *share_url;              /* may be NULL */
+    const char *raw_type;               /* TikTok's type name */
+    char customer_user_id[TTDM_ID_MAX]; /* unique_identifier of the personal account */
+    char customer_username[TTDM_NAME_MAX];
+    char customer_region[TTDM_REGION_LEN]; /* "" when unknown */
+    int64_t timestamp_ms;                  /* TikTok's message timestamp */
+    int64_t received_at;                   /* our clock */
+};
+
+struct ttdm_inbound_result {
+    bool duplicate;        /* (channel, tiktok message id) was already stored: nothing changed */
+    bool matched_own_send; /* an echo of a message we sent */
+    bool opened_window;    /* customer message that opened a new window (first ever, or the
+                              first after the previous window had closed) */
+    int64_t conversation_id;
+    int64_t message_id;
+};
+
+/*
+ * Stores one webhook message exactly once per (channel, tiktok_message_id), creating the
+ * customer and conversation as needed, and updates the conversation state so that R2-R4
+ * do not depend on arrival order: latest customer message time is a max over customer
+ * messages; replies used is the number of counted business messages whose timestamp is
+ * later than it; a business message adds its conversation to the daily set of the day of
+ * its timestamp. An echo whose id matches a message we sent updates that message (its
+ * timestamp becomes TikTok's) instead of adding one; an echo of our own API send that
+ * arrives before we recorded the send is stored and merged later by mark_sent.
+ */
+enum ttdm_err ttdm_store_record_inbound(struct ttdm_store *s, const struct ttdm_inbound *ev,
+                                        struct ttdm_inbound_result *out);
+
+/* Marks business messages of the conversation sent up to `up_to_ms` as read. */
+enum ttdm_err ttdm_store_mark_read(struct ttdm_store *s, int64_t channel_id,
+                                   const char *tiktok_conversation_id, int64_t up_to_ms,
+                                   int *n_marked);
+
+/* ---- Outbound -------------------------------------------------------------------------- */
+
+struct ttdm_send_request {
+    int64_t workspace_id;
+    int64_t conversation_id;
+    enum ttdm_msg_source source; /* AGENT or AUTO */
+    enum ttdm_msg_type type;     /* TEXT or IMAGE (content already checked by the caller) */
+    const char *text;            /* TEXT */
+    size_t text_len;
+    const char *media_path; /* IMAGE: file on disk */
+    const char *media_mime;
+    int64_t media_size;
+    const char *idempotency_key; /* may be NULL; unique per conversation */
+    int64_t now_ms;
+    bool skip_policy; /* sandbox test setting: let TikTok be the judge */
+};
+
+/*
+ * One transaction: reads the conversation and channel, asks core/policy at now_ms, and
+ * either refuses with the rule's code (nothing written) or writes the message as queued,
+ * counts it against the quota and the daily set, and puts it in the outbox.
+ * A repeated idempotency key returns the first message (OK) without a new reservation,
+ * CONFLICT when the content differs. `budget` (may be NULL) is the budget after the call.
+ */
+enum ttdm_err ttdm_store_reserve_send(struct ttdm_store *s, const struct ttdm_send_request *req,
+                                      struct ttdm_message *out, struct ttdm_reply_budget *budget);
+
+struct ttdm_outbox_item {
+    struct ttdm_message msg; /* owned: ttdm_message_cleanup */
+    int64_t workspace_id;
+    char business_id[TTDM_ID_MAX];
+    char tiktok_conversation_id[TTDM_ID_MAX];
+    char access_token[TTDM_TOKEN_MAX];
+    enum ttdm_channel_status channel_status;
+};
+
+/*
+ * Claims up to `max` queued messages due at `now_ms` (oldest first), leasing them for
+ * `lease_ms` so no other worker or process takes them meanwhile. attempts is incremented.
+ */
+enum ttdm_err ttdm_store_claim_outbox(struct ttdm_store *s, int64_t now_ms, int64_t lease_ms,
+                                      struct ttdm_outbox_item *items, size_t max, size_t *n);
+void ttdm_outbox_items_cleanup(struct ttdm_outbox_item *items, size_t n);
+
+/* TikTok accepted: status sent, TikTok id recorded, out of the outbox; merges an early echo. */
+enum ttdm_err ttdm_store_mark_sent(struct ttdm_store *s, int64_t message_id,
+                                   const char *tiktok_message_id, int64_t now_ms);
+
+/*
+ * Final failure: status failed with the reason, out of the outbox. `give_back` (a definite
+ * refusal by TikTok or by our own re-check) returns the reservation: the message stops
+ * counting against the quota and, if it was the conversation's only business message of
+ * that day, the daily set. An uncertain outcome (timeout) must pass give_back = false.
+ */
+enum ttdm_err ttdm_store_mark_failed(struct ttdm_store *s, int64_t message_id, enum ttdm_err err,
+                                     int tiktok_code, const char *error_text, bool give_back,
+                                     int64_t now_ms);
+
+/* Transient failure: stays queued, next attempt not before next_attempt_ms; lease released. */
+enum ttdm_err ttdm_store_schedule_retry(struct ttdm_store *s, int64_t message_id,
+                                        int64_t next_attempt_ms, const char *last_error);
+
+/* ---- Reads for the API ------------------------------------------------------------------ */
+
+struct ttdm_conversation_view {
+    int64_t id;
+    int64_t workspace_id;
+    int64_t channel_id;
+    char tiktok_conversation_id[TTDM_ID_MAX];
+    int64_t customer_id;
+    char customer_user_id[TTDM_ID_MAX];
+    char customer_username[TTDM_NAME_MAX];
+    char customer_region[TTDM_REGION_LEN];
+    char business_id[TTDM_ID_MAX];
+    char business_region[TTDM_REGION_LEN];
+    enum ttdm_account_origin origin;
+    enum ttdm_channel_status channel_status;
+    struct ttdm_conversation_state state; /* at the `now_ms` the read was made with */
+    struct ttdm_channel_state channel_state;
+    int64_t last_activity_at; /* ms of the newest message */
+    char last_preview[256];   /* start of the newest message, UTF-8 safe cut */
+    int unread_count;         /* customer messages since the last business reply */
+    int64_t created_at;
+};
+
+/* One conversation with its state and budget at now_ms. */
+enum ttdm_err ttdm_store_conversation_get(struct ttdm_store *s, int64_t workspace_id, int64_t id,
+                                          int64_t now_ms, struct ttdm_conversation_view *out,
+                                          struct ttdm_reply_budget *budget);
+
+/*
+ * A page of conversations, newest activity first. channel_id 0 = all channels of the
+ * workspace. Cursor: (before_activity, before_id) of the last row of the previous page,
+ * (0, 0) for the first page. *out and *budgets are heap arrays of *n (ttdm_free).
+ */
+enum ttdm_err ttdm_store_conversation_list(struct ttdm_store *s, int64_t workspace_id,
+                                           int64_t channel_id, int64_t before_activity,
+                                           int64_t before_id, size_t limit, int64_t now_ms,
+                                           struct ttdm_conversation_view **out,
+                                           struct ttdm_reply_budget **budgets, size_t *n);
+
+/* A page of messages, newest first; before_id 0 = from the newest. Free with ttdm_messages_free. */
+enum ttdm_err ttdm_store_message_list(struct ttdm_store *s, int64_t workspace_id,
+                                      int64_t conversation_id, int64_t before_id, size_t limit,
+                                      struct ttdm_message **out, size_t *n);
+enum ttdm_err ttdm_store_message_get(struct ttdm_store *s, int64_t workspace_id, int64_t id,
+                                     struct ttdm_message *out);
+
+#endif /* TTDM_STORE_H */

@@ -1,0 +1,352 @@
+/* httpd.c -- libmicrohttpd glue: epoll loop, bounded bodies, handlers run on a worker pool. */
+#include "util/httpd.h"
+
+#include <arpa/inet.h>
+#include <microhttpd.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/alloc.h"
+#include "util/clock.h"
+#include "util/json.h"
+#include "util/log.h"
+
+enum req_state {
+    REQ_READING = 0, /* body still arriving */
+    REQ_QUEUED,      /* suspended, waiting for a worker */
+    REQ_DONE,        /* response filled, ready to be queued to MHD */
+};
+
+struct req_ctx {
+    struct ttdm_http_request req;
+    struct ttdm_http_response resp;
+    struct ttdm_buf body;
+    bool too_big;
+    enum req_state state;
+    struct req_ctx *next; /* worker queue link */
+};
+
+struct ttdm_httpd {
+    struct MHD_Daemon *daemon;
+    struct ttdm_httpd_config cfg;
+    ttdm_http_handler_fn handler;
+    ttdm_http_inline_fn is_inline;
+    void *ud;
+
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    struct req_ctx *head, *tail;
+    bool stopping;
+    pthread_t *workers;
+    unsigned n_workers;
+};
+
+void ttdm_httpd_config_default(struct ttdm_httpd_config *cfg)
+{
+    cfg->bind_addr = "127.0.0.1";
+    cfg->port = 0;
+    cfg->max_body = 1024 * 1024;
+    cfg->workers = 8;
+    cfg->event_threads = 1;
+    cfg->connection_limit = 1024;
+    cfg->timeout_s = 60;
+    cfg->max_header_bytes = 32 * 1024;
+}
+
+static void resp_init(struct ttdm_http_response *resp)
+{
+    memset(resp, 0, sizeof(*resp));
+    resp->status = 200;
+    resp->content_type = "application/json";
+    /* Response bodies are ours (bounded by what we store), so the cap is generous. */
+    ttdm_buf_init(&resp->body, 64u * 1024 * 1024);
+}
+
+static void resp_cleanup(struct ttdm_http_response *resp)
+{
+    ttdm_buf_cleanup(&resp->body);
+    for (int i = 0; i < resp->n_headers; i++) {
+        ttdm_free(resp->header_names[i]);
+        ttdm_free(resp->header_values[i]);
+    }
+    resp->n_headers = 0;
+}
+
+void ttdm_http_resp_header(struct ttdm_http_response *resp, const char *name, const char *value)
+{
+    if (resp->n_headers >= TTDM_HTTP_MAX_RESP_HEADERS) {
+        LOG_ERROR("httpd", "too many response headers, dropping %s", name);
+        return;
+    }
+    resp->header_names[resp->n_headers] = ttdm_strdup(name);
+    resp->header_values[resp->n_headers] = ttdm_strdup(value);
+    resp->n_headers++;
+}
+
+void ttdm_http_resp_bytes(struct ttdm_http_response *resp, int status, const char *content_type,
+                          const void *data, size_t len)
+{
+    resp->status = status;
+    resp->content_type = content_type;
+    ttdm_buf_reset(&resp->body);
+    if (ttdm_buf_append(&resp->body, data, len)) {
+        LOG_ERROR("httpd", "response of %zu bytes over the limit", len);
+        resp->status = 500;
+        ttdm_buf_reset(&resp->body);
+    }
+}
+
+void ttdm_http_resp_json(struct ttdm_http_response *resp, int status, cJSON *json)
+{
+    char *s = ttdm_json_print(json);
+    ttdm_http_resp_bytes(resp, status, "application/json", s, strlen(s));
+    cJSON_free(s);
+    cJSON_Delete(json);
+}
+
+void ttdm_http_resp_error(struct ttdm_http_response *resp, int status, const char *code,
+                          const char *message, cJSON *extra)
+{
+    cJSON *root = cJSON_CreateObject();
+    cJSON *err = cJSON_AddObjectToObject(root, "error");
+    cJSON_AddStringToObject(err, "code", code);
+    cJSON_AddStringToObject(err, "message", message);
+    if (extra) {
+        cJSON *child = extra->child;
+        while (child) {
+            cJSON *next = child->next;
+            cJSON_AddItemToObject(err, child->string, cJSON_DetachItemViaPointer(extra, child));
+            child = next;
+        }
+        cJSON_Delete(extra);
+    }
+    ttdm_http_resp_json(resp, status, root);
+}
+
+const char *ttdm_http_header(const struct ttdm_http_request *req, const char *name)
+{
+    return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
+}
+
+const char *ttdm_http_query(const struct ttdm_http_request *req, const char *name)
+{
+    return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, name);
+}
+
+const char *ttdm_http_cookie(const struct ttdm_http_request *req, const char *name)
+{
+    return MHD_lookup_connection_value(req->conn, MHD_COOKIE_KIND, name);
+}
+
+static enum MHD_Result queue_response(struct MHD_Connection *conn, struct req_ctx *ctx)
+{
+    struct ttdm_http_response *r = &ctx->resp;
+    size_t len = 0;
+    char *data = ttdm_buf_take(&r->body, &len);
+    struct MHD_Response *mr = MHD_create_response_from_buffer(len, data, MHD_RESPMEM_MUST_FREE);
+    enum MHD_Result ok;
+
+    if (!mr) {
+        ttdm_free(data);
+        return MHD_NO;
+    }
+    if (r->content_type)
+        MHD_add_response_header(mr, MHD_HTTP_HEADER_CONTENT_TYPE, r->content_type);
+    for (int i = 0; i < r->n_headers; i++)
+        MHD_add_response_header(mr, r->header_names[i], r->header_values[i]);
+    ok = MHD_queue_response(conn, (unsigned)r->status, mr);
+    MHD_destroy_response(mr);
+    return ok;
+}
+
+static void *worker_main(void *arg)
+{
+    struct ttdm_httpd *h = arg;
+
+    for (;;) {
+        struct req_ctx *ctx;
+        pthread_mutex_lock(&h->lock);
+        while (!h->head && !h->stopping)
+            pthread_cond_wait(&h->cond, &h->lock);
+        if (!h->head) {
+            pthread_mutex_unlock(&h->lock);
+            return NULL;
+        }
+        ctx = h->head;
+        h->head = ctx->next;
+        if (!h->head)
+            h->tail = NULL;
+        pthread_mutex_unlock(&h->lock);
+
+        h->handler(h->ud, &ctx->req, &ctx->resp);
+        ctx->state = REQ_DONE;
+        MHD_resume_connection(ctx->req.conn);
+    }
+}
+
+static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const char *url,
+                                 const char *method, const char *version, const char *upload_data,
+                                 size_t *upload_data_size, void **con_cls)
+{
+    struct ttdm_httpd *h = cls;
+    struct req_ctx *ctx = *con_cls;
+
+    if (!ctx) {
+        const char *cl;
+        ctx = ttdm_calloc(1, sizeof(*ctx));
+        ctx->req.method = method;
+        ctx->req.path = url;
+        ctx->req.conn = conn;
+        ctx->req.received_ms = ttdm_clock_mono_ms();
+        ttdm_buf_init(&ctx->body, h->cfg.max_body);
+        resp_init(&ctx->resp);
+        *con_cls = ctx;
+        /* Refuse early when the declared length is already too big. */
+        cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+        if (cl) {
+            size_t n = strlen(cl);
+            if (n > 19 || (n > 0 && strtoull(cl, NULL, 10) > h->cfg.max_body))
+                ctx->too_big = true;
+        }
+        return MHD_YES;
+    }
+
+    if (ctx->state == REQ_READING && *upload_data_size) {
+        if (!ctx->too_big && ttdm_buf_append(&ctx->body, upload_data, *upload_data_size))
+            ctx->too_big = true;
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+
+    if (ctx->state == REQ_READING) {
+        if (ctx->too_big) {
+            char msg[160];
+            snprintf(msg, sizeof(msg),
+                     "The request body is larger than %zu bytes. Send a smaller body.",
+                     h->cfg.max_body);
+            ttdm_http_resp_error(&ctx->resp, 413, "body_too_large", msg, NULL);
+            ctx->state = REQ_DONE;
+            return queue_response(conn, ctx);
+        }
+        ctx->req.body = ttdm_buf_str(&ctx->body);
+        ctx->req.body_len = ctx->body.len;
+        if (h->is_inline && h->is_inline(h->ud, method, url)) {
+            h->handler(h->ud, &ctx->req, &ctx->resp);
+            ctx->state = REQ_DONE;
+            return queue_response(conn, ctx);
+        }
+        ctx->state = REQ_QUEUED;
+        MHD_suspend_connection(conn);
+        pthread_mutex_lock(&h->lock);
+        ctx->next = NULL;
+        if (h->tail)
+            h->tail->next = ctx;
+        else
+            h->head = ctx;
+        h->tail = ctx;
+        pthread_cond_signal(&h->cond);
+        pthread_mutex_unlock(&h->lock);
+        return MHD_YES;
+    }
+
+    if (ctx->state == REQ_DONE)
+        return queue_response(conn, ctx);
+    return MHD_YES;
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    struct req_ctx *ctx = *con_cls;
+    if (!ctx)
+        return;
+    ttdm_buf_cleanup(&ctx->body);
+    resp_cleanup(&ctx->resp);
+    ttdm_free(ctx);
+    *con_cls = NULL;
+}
+
+static void on_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    char line[512];
+    vsnprintf(line, sizeof(line), fmt, ap);
+    line[strcspn(line, "\n")] = '\0';
+    LOG_DEBUG("httpd", "%s", line);
+}
+
+struct ttdm_httpd *ttdm_httpd_start(const struct ttdm_httpd_config *cfg,
+                                    ttdm_http_handler_fn handler, ttdm_http_inline_fn is_inline,
+                                    void *ud)
+{
+    struct ttdm_httpd *h = ttdm_calloc(1, sizeof(*h));
+    struct sockaddr_in addr;
+    unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG |
+                     MHD_USE_TURBO;
+
+    h->cfg = *cfg;
+    h->handler = handler;
+    h->is_inline = is_inline;
+    h->ud = ud;
+    pthread_mutex_init(&h->lock, NULL);
+    pthread_cond_init(&h->cond, NULL);
+
+    memset(&addr, 0, sizeof(addr));
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(cfg->port);
+    if (inet_pton(AF_INET, cfg->bind_addr, &addr.sin_addr) != 1) {
+        LOG_ERROR("httpd", "bind address '%s' is not an IPv4 address", cfg->bind_addr);
+        goto fail;
+    }
+
+    h->n_workers = cfg->workers ? cfg->workers : 1;
+    h->workers = ttdm_calloc(h->n_workers, sizeof(pthread_t));
+    for (unsigned i = 0; i < h->n_workers; i++)
+        pthread_create(&h->workers[i], NULL, worker_main, h);
+
+    h->daemon = MHD_start_daemon(
+        flags, cfg->port, NULL, NULL, on_access, h, MHD_OPTION_SOCK_ADDR, &addr,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, h, MHD_OPTION_CONNECTION_LIMIT,
+        cfg->connection_limit, MHD_OPTION_CONNECTION_TIMEOUT, cfg->timeout_s,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, cfg->max_header_bytes, MHD_OPTION_THREAD_POOL_SIZE,
+        cfg->event_threads > 1 ? cfg->event_threads : 0, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log,
+        NULL, MHD_OPTION_LISTENING_ADDRESS_REUSE, 1, MHD_OPTION_END);
+    if (!h->daemon) {
+        LOG_ERROR("httpd", "cannot listen on %s:%u (port in use?)", cfg->bind_addr,
+                  (unsigned)cfg->port);
+        goto fail;
+    }
+    return h;
+
+fail:
+    ttdm_httpd_stop(h);
+    return NULL;
+}
+
+uint16_t ttdm_httpd_port(const struct ttdm_httpd *h)
+{
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(h->daemon, MHD_DAEMON_INFO_BIND_PORT);
+    return info ? info->port : 0;
+}
+
+void ttdm_httpd_stop(struct ttdm_httpd *h)
+{
+    if (!h)
+        return;
+    if (h->daemon)
+        MHD_quiesce_daemon(h->daemon);
+    /* Workers drain the queue before they exit, so every suspended request is resumed. */
+    pthread_mutex_lock(&h->lock);
+    h->stopping = true;
+    pthread_cond_broadcast(&h->cond);
+    pthread_mutex_unlock(&h->lock);
+    for (unsigned i = 0; h->workers && i < h->n_workers; i++)
+        pthread_join(h->workers[i], NULL);
+    if (h->daemon)
+        MHD_stop_daemon(h->daemon);
+    ttdm_free(h->workers);
+    pthread_mutex_destroy(&h->lock);
+    pthread_cond_destroy(&h->cond);
+    ttdm_free(h);
+}

@@ -1,0 +1,86 @@
+/* httpd.h -- libmicrohttpd glue: epoll loop, bounded bodies, handlers run on a worker pool. */
+#ifndef TTDM_HTTPD_H
+#define TTDM_HTTPD_H
+
+#include <cjson/cJSON.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util/buf.h"
+
+/*
+ * The event loop never blocks: a request whose handler may block (storage, upstream HTTP)
+ * is suspended once its body is read, handed to a worker thread, and resumed when the
+ * handler has filled the response. Routes the server declares inline (cheap, no I/O) are
+ * answered on the event thread. Bodies over max_body are refused with 413 before the
+ * handler runs; their bytes are read and dropped so the connection stays usable.
+ */
+
+struct MHD_Connection;
+
+struct ttdm_http_request {
+    const char *method; /* "GET", "POST", ... */
+    const char *path;   /* URL path, without the query string */
+    const char *body;   /* NUL-terminated copy of the body ("" when none) */
+    size_t body_len;
+    int64_t received_ms; /* monotonic ms when the headers arrived */
+    struct MHD_Connection *conn;
+};
+
+#define TTDM_HTTP_MAX_RESP_HEADERS 8
+
+struct ttdm_http_response {
+    int status;               /* 200 by default */
+    struct ttdm_buf body;     /* owned by the glue */
+    const char *content_type; /* static string; "application/json" by default */
+    int n_headers;
+    char *header_names[TTDM_HTTP_MAX_RESP_HEADERS];  /* owned copies */
+    char *header_values[TTDM_HTTP_MAX_RESP_HEADERS]; /* owned copies */
+};
+
+/* Fills `resp` for `req`. Called on a worker thread unless the route is inline. */
+typedef void (*ttdm_http_handler_fn)(void *ud, const struct ttdm_http_request *req,
+                                     struct ttdm_http_response *resp);
+/* Optional: true when (method, path) may be answered on the event thread. */
+typedef bool (*ttdm_http_inline_fn)(void *ud, const char *method, const char *path);
+
+struct ttdm_httpd_config {
+    const char *bind_addr;  /* "127.0.0.1" */
+    uint16_t port;          /* 0 = any free port (read it back with ttdm_httpd_port) */
+    size_t max_body;        /* bytes; larger bodies get 413 */
+    unsigned workers;       /* handler threads, >= 1 */
+    unsigned event_threads; /* MHD epoll threads, >= 1 */
+    unsigned connection_limit;
+    unsigned timeout_s;      /* idle connection timeout */
+    size_t max_header_bytes; /* per-connection memory for the request line and headers */
+};
+
+void ttdm_httpd_config_default(struct ttdm_httpd_config *cfg);
+
+struct ttdm_httpd;
+
+/* Starts serving; returns NULL (and logs why) when the port cannot be bound. */
+struct ttdm_httpd *ttdm_httpd_start(const struct ttdm_httpd_config *cfg,
+                                    ttdm_http_handler_fn handler, ttdm_http_inline_fn is_inline,
+                                    void *ud);
+uint16_t ttdm_httpd_port(const struct ttdm_httpd *h);
+/* Stops accepting, lets running handlers finish, frees everything. NULL is a no-op. */
+void ttdm_httpd_stop(struct ttdm_httpd *h);
+
+/* Request accessors (valid during the handler). NULL when absent. */
+const char *ttdm_http_header(const struct ttdm_http_request *req, const char *name);
+const char *ttdm_http_query(const struct ttdm_http_request *req, const char *name);
+const char *ttdm_http_cookie(const struct ttdm_http_request *req, const char *name);
+
+/* Response helpers. */
+void ttdm_http_resp_header(struct ttdm_http_response *resp, const char *name, const char *value);
+/* Takes ownership of `json` (deletes it). */
+void ttdm_http_resp_json(struct ttdm_http_response *resp, int status, cJSON *json);
+/* {"error":{"code":code,"message":message}} plus optional extra members (owned, may be NULL). */
+void ttdm_http_resp_error(struct ttdm_http_response *resp, int status, const char *code,
+                          const char *message, cJSON *extra);
+void ttdm_http_resp_bytes(struct ttdm_http_response *resp, int status, const char *content_type,
+                          const void *data, size_t len);
+
+#endif /* TTDM_HTTPD_H */
