@@ -5,7 +5,7 @@
 #include <string.h>
 
 struct err_info {
-    const char *code;    /* public API: never rename */
+    const char *code; /* public API: never rename */
     int http_status;
     int tiktok_code;     /* TikTok's envelope code for the same refusal, 0 if none */
     const char *message; /* why it failed and what to do */

@@ -66,8 +66,7 @@ static char ascii_upper(char c)
 
 bool ttdm_region_valid(const char *code)
 {
-    return code != NULL && is_ascii_letter(code[0]) && is_ascii_letter(code[1]) &&
-           code[2] == '\0';
+    return code != NULL && is_ascii_letter(code[0]) && is_ascii_letter(code[1]) && code[2] == '\0';
 }
 
 bool ttdm_region_image_blocked(const char *code)

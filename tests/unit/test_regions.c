@@ -12,8 +12,8 @@
 static const char *const expected_blocked[] = {
     "AU", "CO",
     /* The 27 EU member states. */
-    "AT", "BE", "BG", "HR", "CY", "CZ", "DK", "EE", "FI", "FR", "DE", "GR", "HU", "IE", "IT",
-    "LV", "LT", "LU", "MT", "NL", "PL", "PT", "RO", "SK", "SI", "ES", "SE",
+    "AT", "BE", "BG", "HR", "CY", "CZ", "DK", "EE", "FI", "FR", "DE", "GR", "HU", "IE", "IT", "LV",
+    "LT", "LU", "MT", "NL", "PL", "PT", "RO", "SK", "SI", "ES", "SE",
     /* The rest of the seed's list. */
     "IN", "IR", "JP", "NG", "KP", "PH", "RU", "KR", "TR", "UA", "GB", "US"};
 
@@ -57,9 +57,9 @@ static void test_uk_alias(void **state)
 
 static void test_allowed_regions(void **state)
 {
-    static const char *const allowed[] = {"SG", "ID", "VN", "BR", "sg", "id", "vn", "br",
-                                          "TH", "MY", "MX", "CA", "CH", "NO", "AE", "SA",
-                                          "EG", "NZ", "TW", "HK"};
+    static const char *const allowed[] = {"SG", "ID", "VN", "BR", "sg", "id", "vn",
+                                          "br", "TH", "MY", "MX", "CA", "CH", "NO",
+                                          "AE", "SA", "EG", "NZ", "TW", "HK"};
     (void)state;
     for (size_t i = 0; i < sizeof(allowed) / sizeof(allowed[0]); i++) {
         assert_true(ttdm_region_valid(allowed[i]));
