@@ -1,0 +1,270 @@
+/* app.c -- life cycle of the app, authentication, sending, reads and the sandbox clock. */
+#include "app/app.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "app/internal.h"
+#include "core/policy.h"
+#include "core/regions.h"
+#include "util/alloc.h"
+#include "util/clock.h"
+#include "util/crypto.h"
+#include "util/log.h"
+#include "util/str.h"
+
+static int mkdir_p(const char *path)
+{
+    char tmp[TTDM_PATH_MAX];
+    if (ttdm_strlcpy(tmp, path, sizeof(tmp)))
+        return -1;
+    for (char *p = tmp + 1; *p; p++) {
+        if (*p == '/') {
+            *p = '\0';
+            if (mkdir(tmp, 0700) && errno != EEXIST)
+                return -1;
+            *p = '/';
+        }
+    }
+    if (mkdir(tmp, 0700) && errno != EEXIST)
+        return -1;
+    return 0;
+}
+
+enum ttdm_err ttdm_app_start(const struct ttdm_config *cfg, struct ttdm_app **out, char *err,
+                             size_t err_size)
+{
+    struct ttdm_app *app = ttdm_calloc(1, sizeof(*app));
+    struct ttdm_store_options so;
+    enum ttdm_err rc;
+    int64_t ws;
+
+    app->cfg = *cfg;
+    ttdm_config_rules(cfg, &app->rules);
+    if (ttdm_crypto_init()) {
+        snprintf(err, err_size, "libsodium could not be initialised");
+        rc = TTDM_ERR_INTERNAL;
+        goto fail;
+    }
+    if (cfg->sandbox)
+        ttdm_clock_set_offset_ms(cfg->clock_offset_ms);
+    if (snprintf(app->media_dir, sizeof(app->media_dir), "%s/media", cfg->data_dir) >=
+            (int)sizeof(app->media_dir) ||
+        mkdir_p(cfg->data_dir) || mkdir_p(app->media_dir)) {
+        snprintf(err, err_size, "cannot create the data directory %s: %s", cfg->data_dir,
+                 strerror(errno));
+        rc = TTDM_ERR_STORAGE;
+        goto fail;
+    }
+    memset(&so, 0, sizeof(so));
+    so.path = cfg->db_path;
+    so.rules = &app->rules;
+    so.durable = cfg->durable;
+    so.group_commit_max = (int)cfg->group_commit_max;
+    rc = ttdm_store_open(&so, &app->store, err, err_size);
+    if (rc)
+        goto fail;
+    /* A fresh database gets its first workspace, so keys and channels have a home. */
+    if (ttdm_store_workspace_first(app->store, &ws) == TTDM_ERR_NOT_FOUND) {
+        rc = ttdm_store_workspace_create(app->store, "Default", &ws);
+        if (rc) {
+            snprintf(err, err_size, "cannot create the first workspace");
+            goto fail;
+        }
+    }
+    ttdm_app_tiktok_init(app);
+    rc = ttdm_app_outbox_start(app);
+    if (rc) {
+        snprintf(err, err_size, "cannot start the outbox workers");
+        goto fail;
+    }
+    *out = app;
+    return TTDM_OK;
+fail:
+    ttdm_app_stop(app);
+    return rc;
+}
+
+void ttdm_app_stop(struct ttdm_app *app)
+{
+    if (!app)
+        return;
+    ttdm_app_outbox_stop(app);
+    ttdm_store_close(app->store);
+    ttdm_app_tiktok_cleanup(app);
+    ttdm_free(app);
+}
+
+const struct ttdm_config *ttdm_app_config(const struct ttdm_app *app)
+{
+    return &app->cfg;
+}
+
+const struct ttdm_policy_rules *ttdm_app_rules(const struct ttdm_app *app)
+{
+    return &app->rules;
+}
+
+struct ttdm_store *ttdm_app_store(struct ttdm_app *app)
+{
+    return app->store;
+}
+
+int64_t ttdm_app_now(const struct ttdm_app *app)
+{
+    return ttdm_clock_now_ms();
+}
+
+enum ttdm_err ttdm_app_set_clock_offset(struct ttdm_app *app, int64_t offset_ms)
+{
+    if (!app->cfg.sandbox)
+        return TTDM_ERR_FORBIDDEN;
+    ttdm_clock_set_offset_ms(offset_ms);
+    LOG_INFO("app", "sandbox clock offset set to %lld ms", (long long)offset_ms);
+    return TTDM_OK;
+}
+
+/* ---- API keys ------------------------------------------------------------------------ */
+
+#define APIKEY_PREFIX "ttdm_"
+
+enum ttdm_err ttdm_app_apikey_create(struct ttdm_app *app, int64_t workspace_id, const char *name,
+                                     char *key_out, size_t key_size)
+{
+    char random[65], hash[65];
+    enum ttdm_err rc;
+    int64_t id;
+
+    if (key_size < sizeof(APIKEY_PREFIX) + 64)
+        return TTDM_ERR_INTERNAL;
+    if (!workspace_id) {
+        rc = ttdm_store_workspace_first(app->store, &workspace_id);
+        if (rc)
+            return rc;
+    }
+    ttdm_random_hex(32, random);
+    snprintf(key_out, key_size, "%s%s", APIKEY_PREFIX, random);
+    ttdm_sha256_hex(key_out, strlen(key_out), hash);
+    return ttdm_store_apikey_create(app->store, workspace_id, name, hash, &id);
+}
+
+enum ttdm_err ttdm_app_apikey_check(struct ttdm_app *app, const char *key, int64_t *workspace_id)
+{
+    char hash[65];
+    size_t len = strlen(key);
+    if (len < sizeof(APIKEY_PREFIX) || len > 128)
+        return TTDM_ERR_UNAUTHORIZED;
+    ttdm_sha256_hex(key, len, hash);
+    return ttdm_store_apikey_find(app->store, hash, workspace_id);
+}
+
+/* ---- Sending ---------------------------------------------------------------------------- */
+
+/* Rule refusals carry the budget that decided them; others keep has_budget false. */
+static bool is_rule_refusal(enum ttdm_err rc)
+{
+    return rc == TTDM_ERR_NO_CUSTOMER_MESSAGE || rc == TTDM_ERR_WINDOW_CLOSED ||
+           rc == TTDM_ERR_REPLY_QUOTA_USED_UP || rc == TTDM_ERR_DAILY_LIMIT ||
+           rc == TTDM_ERR_RECONNECT_REQUIRED || rc == TTDM_ERR_TOKEN_EXPIRED;
+}
+
+enum ttdm_err ttdm_app_send(struct ttdm_app *app, const struct ttdm_send_input *in,
+                            struct ttdm_message *out, struct ttdm_reply_budget *budget,
+                            struct ttdm_err_detail *detail)
+{
+    struct ttdm_conversation_view conv;
+    struct ttdm_reply_budget before;
+    struct ttdm_send_request req;
+    enum ttdm_content_type type = TTDM_CONTENT_NONE;
+    enum ttdm_image_format fmt = TTDM_IMAGE_UNKNOWN;
+    char media_path[TTDM_PATH_MAX] = "";
+    enum ttdm_err rc;
+    int64_t now = ttdm_app_now(app);
+
+    memset(detail, 0, sizeof(*detail));
+    /* R5 first: content problems are the agent's to fix whatever the conversation's state. */
+    rc = ttdm_policy_check_content(&app->rules, in->text, in->text_len, in->image, in->image_len,
+                                   &type);
+    if (rc)
+        return rc;
+    rc = ttdm_store_conversation_get(app->store, in->workspace_id, in->conversation_id, now, &conv,
+                                     &before);
+    if (rc)
+        return rc;
+    if (type == TTDM_CONTENT_IMAGE && app->cfg.enforce_rules) {
+        rc = ttdm_policy_check_image_parties(conv.business_region, conv.customer_region,
+                                             conv.origin);
+        if (rc) {
+            const char *region =
+                rc == TTDM_ERR_IMAGE_REGION_BUSINESS ? conv.business_region : conv.customer_region;
+            if (rc != TTDM_ERR_IMAGE_ACCOUNT_ORIGIN) {
+                ttdm_strlcpy(detail->region, region, sizeof(detail->region));
+                snprintf(detail->message, sizeof(detail->message),
+                         "Images cannot be sent: the %s's region (%s) is one where TikTok does "
+                         "not allow images in direct messages. Send text instead.",
+                         rc == TTDM_ERR_IMAGE_REGION_BUSINESS ? "business account" : "customer",
+                         region);
+            }
+            return rc;
+        }
+    }
+    if (type == TTDM_CONTENT_IMAGE) {
+        fmt = ttdm_policy_sniff_image(in->image, in->image_len);
+        rc =
+            ttdm_app_media_save(app, in->image, in->image_len, fmt, media_path, sizeof(media_path));
+        if (rc)
+            return rc;
+    }
+    memset(&req, 0, sizeof(req));
+    req.workspace_id = in->workspace_id;
+    req.conversation_id = in->conversation_id;
+    req.source = in->source;
+    req.type = type == TTDM_CONTENT_IMAGE ? TTDM_MSG_IMAGE : TTDM_MSG_TEXT;
+    req.text = type == TTDM_CONTENT_TEXT ? in->text : NULL;
+    req.text_len = type == TTDM_CONTENT_TEXT ? in->text_len : 0;
+    req.media_path = media_path[0] ? media_path : NULL;
+    req.media_mime = fmt ? ttdm_image_format_mime(fmt) : NULL;
+    req.media_size = (int64_t)in->image_len;
+    req.idempotency_key = in->idempotency_key;
+    req.now_ms = now;
+    req.skip_policy = !app->cfg.enforce_rules;
+    rc = ttdm_store_reserve_send(app->store, &req, out, budget);
+    if (rc) {
+        if (is_rule_refusal(rc)) {
+            /* The refusal is decided inside the transaction; re-read the budget to show it. */
+            struct ttdm_conversation_view again;
+            if (ttdm_store_conversation_get(app->store, in->workspace_id, in->conversation_id, now,
+                                            &again, &detail->budget) == TTDM_OK)
+                detail->has_budget = true;
+        }
+        LOG_INFO("send", "refused conversation=%lld code=%s", (long long)in->conversation_id,
+                 ttdm_err_code(rc));
+        return rc;
+    }
+    LOG_DEBUG("send", "queued message=%lld conversation=%lld", (long long)out->id,
+              (long long)in->conversation_id);
+    ttdm_app_outbox_kick(app);
+    return TTDM_OK;
+}
+
+enum ttdm_err ttdm_app_media_path(struct ttdm_app *app, int64_t workspace_id, int64_t message_id,
+                                  char *path, size_t path_size, char *mime, size_t mime_size)
+{
+    struct ttdm_message m;
+    enum ttdm_err rc;
+
+    memset(&m, 0, sizeof(m));
+    rc = ttdm_store_message_get(app->store, workspace_id, message_id, &m);
+    if (rc)
+        return rc;
+    if (!m.media_path[0]) {
+        ttdm_message_cleanup(&m);
+        return TTDM_ERR_NOT_FOUND;
+    }
+    ttdm_strlcpy(path, m.media_path, path_size);
+    ttdm_strlcpy(mime, m.media_mime, mime_size);
+    ttdm_message_cleanup(&m);
+    return TTDM_OK;
+}

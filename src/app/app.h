@@ -1,0 +1,110 @@
+/* app.h -- ttdm's use cases: ingest a webhook, send a message, run the outbox, read. */
+#ifndef TTDM_APP_H
+#define TTDM_APP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "app/config.h"
+#include "core/errors.h"
+#include "core/model.h"
+#include "core/policy.h"
+#include "store/store.h"
+
+/*
+ * The app is the only layer that combines store, tiktok and core. Every function is
+ * thread-safe. The HTTP layer calls exactly one of these per request.
+ */
+struct ttdm_app;
+
+/* Opens the store, starts the outbox workers. `cfg` is copied. */
+enum ttdm_err ttdm_app_start(const struct ttdm_config *cfg, struct ttdm_app **out, char *err,
+                             size_t err_size);
+/* Stops the workers and closes the store. NULL is a no-op. */
+void ttdm_app_stop(struct ttdm_app *app);
+
+const struct ttdm_config *ttdm_app_config(const struct ttdm_app *app);
+const struct ttdm_policy_rules *ttdm_app_rules(const struct ttdm_app *app);
+
+/* What went wrong in more detail than the error code, for the API's error body. */
+struct ttdm_err_detail {
+    char message[512]; /* a specific sentence when the generic one is not enough, else "" */
+    char region[TTDM_REGION_LEN]; /* image region refusals: the blocked region */
+    bool has_budget;
+    struct ttdm_reply_budget budget; /* rule refusals: the budget that made the decision */
+};
+
+/* ---- Authentication ----------------------------------------------------------------- */
+
+/* Creates an API key for the workspace (the default one when workspace_id is 0). The key
+ * is written to key_out (at least 64 bytes) and is never stored, only its hash. */
+enum ttdm_err ttdm_app_apikey_create(struct ttdm_app *app, int64_t workspace_id, const char *name,
+                                     char *key_out, size_t key_size);
+/* UNAUTHORIZED when the key is unknown. */
+enum ttdm_err ttdm_app_apikey_check(struct ttdm_app *app, const char *key, int64_t *workspace_id);
+
+/* ---- Inbound -------------------------------------------------------------------------- */
+
+/*
+ * Verifies, parses and durably stores one TikTok webhook. TTDM_OK means "answer 200":
+ * stored (or already stored, or not for us). BAD_SIGNATURE / STALE_SIGNATURE -> 401,
+ * INVALID_JSON / BAD_REQUEST -> 400 with detail->message naming the problem,
+ * TIKTOK_UNAVAILABLE (an image could not be fetched yet) -> 503 so TikTok retries.
+ */
+enum ttdm_err ttdm_app_ingest_webhook(struct ttdm_app *app, const char *signature_header,
+                                      const char *body, size_t body_len,
+                                      struct ttdm_err_detail *detail);
+
+/* ---- Outbound ------------------------------------------------------------------------- */
+
+struct ttdm_send_input {
+    int64_t workspace_id;
+    int64_t conversation_id;
+    const char *text; /* may be NULL */
+    size_t text_len;
+    const unsigned char *image; /* may be NULL */
+    size_t image_len;
+    const char *idempotency_key; /* may be NULL */
+    enum ttdm_msg_source source; /* AGENT or AUTO */
+};
+
+/*
+ * Checks R1-R8 and queues the message for the outbox. On success *out is the queued
+ * message (cleanup with ttdm_message_cleanup) and *budget the budget after it.
+ */
+enum ttdm_err ttdm_app_send(struct ttdm_app *app, const struct ttdm_send_input *in,
+                            struct ttdm_message *out, struct ttdm_reply_budget *budget,
+                            struct ttdm_err_detail *detail);
+
+/* ---- Channels --------------------------------------------------------------------------- */
+
+/*
+ * Creates (or updates, for an account already connected) a channel from an access token:
+ * reads the profile from TikTok (business/get) and stores the channel. Used by the
+ * command line until OAuth connects channels.
+ */
+enum ttdm_err ttdm_app_channel_create_with_token(struct ttdm_app *app, int64_t workspace_id,
+                                                 const char *business_id, const char *access_token,
+                                                 const char *refresh_token, int64_t expires_in_s,
+                                                 struct ttdm_channel *out, bool *created,
+                                                 struct ttdm_err_detail *detail);
+
+/* ---- Reads ------------------------------------------------------------------------------ */
+
+struct ttdm_store *ttdm_app_store(struct ttdm_app *app);
+
+/* Media file of a message (image), as a path under the data directory. */
+enum ttdm_err ttdm_app_media_path(struct ttdm_app *app, int64_t workspace_id, int64_t message_id,
+                                  char *path, size_t path_size, char *mime, size_t mime_size);
+
+/* Current time of this process (sandbox clock offset included). */
+int64_t ttdm_app_now(const struct ttdm_app *app);
+
+/* Sandbox only: moves this process's clock. FORBIDDEN outside sandbox mode. */
+enum ttdm_err ttdm_app_set_clock_offset(struct ttdm_app *app, int64_t offset_ms);
+
+/* Wakes the outbox now (after a send). */
+void ttdm_app_outbox_kick(struct ttdm_app *app);
+
+#endif /* TTDM_APP_H */

@@ -1,0 +1,174 @@
+/* inbound.c -- a TikTok webhook becomes durable messages: verify, parse, fetch media, store. */
+#include <stdio.h>
+#include <string.h>
+
+#include "app/internal.h"
+#include "tiktok/client.h"
+#include "tiktok/webhook.h"
+#include "util/clock.h"
+#include "util/log.h"
+#include "util/str.h"
+
+#define MAX_CHANNELS_PER_ACCOUNT 16
+
+static enum ttdm_msg_type map_type(const char *type)
+{
+    if (strcmp(type, "text") == 0)
+        return TTDM_MSG_TEXT;
+    if (strcmp(type, "image") == 0)
+        return TTDM_MSG_IMAGE;
+    if (strcmp(type, "share_post") == 0)
+        return TTDM_MSG_SHARE_POST;
+    return TTDM_MSG_UNSUPPORTED;
+}
+
+/*
+ * Fetches an inbound image before the message is stored, so an acknowledged image is never
+ * lost. A transient failure asks TikTok to deliver again (503); a definite one stores the
+ * message without its bytes, because TikTok would only fail the same way again.
+ */
+static enum ttdm_err fetch_image(struct ttdm_app *app, const struct ttdm_channel *ch,
+                                 const struct ttdm_webhook_event *ev, char *path, size_t path_size,
+                                 char *mime, size_t mime_size, int64_t *size,
+                                 struct ttdm_err_detail *detail)
+{
+    struct ttdm_tiktok_media media = {0};
+    struct ttdm_tiktok_result res;
+    enum ttdm_image_format fmt;
+    enum ttdm_err rc;
+
+    rc = ttdm_tiktok_download_media(ttdm_app_tiktok(app), ch->access_token, ch->business_id,
+                                    ev->conversation_id, ev->message_id, ev->media_id, "IMAGE",
+                                    app->rules.image_max_bytes * 4, &media, &res);
+    if (rc == TTDM_ERR_TIKTOK_UNAVAILABLE) {
+        snprintf(detail->message, sizeof(detail->message),
+                 "The image of message %s could not be fetched from TikTok yet (%s); deliver "
+                 "the webhook again.",
+                 ev->message_id, res.tiktok_message);
+        return rc;
+    }
+    if (rc) {
+        LOG_WARN("inbound", "channel=%lld message=%s: image not fetched: %s", (long long)ch->id,
+                 ev->message_id, res.tiktok_message);
+        if (rc == TTDM_ERR_TOKEN_EXPIRED)
+            ttdm_store_channel_set_status(app->store, ch->id, TTDM_CHANNEL_RECONNECT_REQUIRED);
+        return TTDM_OK;
+    }
+    fmt = ttdm_policy_sniff_image((const unsigned char *)media.data, media.len);
+    rc = ttdm_app_media_save(app, (const unsigned char *)media.data, media.len, fmt, path,
+                             path_size);
+    if (rc == TTDM_OK) {
+        ttdm_strlcpy(mime, fmt ? ttdm_image_format_mime(fmt) : media.content_type, mime_size);
+        *size = (int64_t)media.len;
+    }
+    ttdm_tiktok_media_cleanup(&media);
+    return rc;
+}
+
+static enum ttdm_err ingest_message(struct ttdm_app *app, const struct ttdm_channel *ch,
+                                    const struct ttdm_webhook_event *ev,
+                                    struct ttdm_err_detail *detail)
+{
+    struct ttdm_inbound in;
+    struct ttdm_inbound_result out;
+    char path[TTDM_PATH_MAX] = "", mime[64] = "";
+    int64_t size = 0;
+    bool from_customer = ev->kind == TTDM_WEBHOOK_RECEIVE_MSG;
+    bool our_api_echo = !from_customer && strcmp(ev->source, "API") == 0;
+    enum ttdm_err rc;
+
+    memset(&in, 0, sizeof(in));
+    in.channel_id = ch->id;
+    ttdm_strlcpy(in.tiktok_conversation_id, ev->conversation_id, sizeof(in.tiktok_conversation_id));
+    ttdm_strlcpy(in.tiktok_message_id, ev->message_id, sizeof(in.tiktok_message_id));
+    in.direction = from_customer ? TTDM_DIR_CUSTOMER : TTDM_DIR_BUSINESS;
+    in.source = from_customer ? TTDM_SOURCE_CUSTOMER
+                              : (our_api_echo ? TTDM_SOURCE_AGENT : TTDM_SOURCE_TIKTOK_APP);
+    in.type = map_type(ev->type);
+    in.text = ev->text;
+    in.text_len = ev->text_len;
+    in.share_url = ev->embed_url[0] ? ev->embed_url : NULL;
+    in.raw_type = ev->type;
+    ttdm_strlcpy(in.customer_user_id, ev->unique_identifier, sizeof(in.customer_user_id));
+    ttdm_strlcpy(in.customer_username, from_customer ? ev->from : ev->to,
+                 sizeof(in.customer_username));
+    ttdm_strlcpy(in.customer_region, ev->customer_region, sizeof(in.customer_region));
+    in.timestamp_ms = ev->timestamp_ms;
+    in.received_at = ttdm_clock_now_ms();
+
+    if (in.type == TTDM_MSG_TEXT && !ev->text) {
+        snprintf(detail->message, sizeof(detail->message),
+                 "content.text.body is missing for a message of type text.");
+        return TTDM_ERR_BAD_REQUEST;
+    }
+    /* Our own API images are on disk already; everything else is fetched from TikTok. */
+    if (in.type == TTDM_MSG_IMAGE && !our_api_echo && ev->media_id[0]) {
+        rc = fetch_image(app, ch, ev, path, sizeof(path), mime, sizeof(mime), &size, detail);
+        if (rc)
+            return rc;
+        if (path[0]) {
+            in.media_path = path;
+            in.media_mime = mime;
+            in.media_size = size;
+        }
+    }
+    rc = ttdm_store_record_inbound(app->store, &in, &out);
+    if (rc)
+        return rc;
+    LOG_DEBUG("inbound", "channel=%lld conversation=%lld message=%lld %s%s", (long long)ch->id,
+              (long long)out.conversation_id, (long long)out.message_id,
+              out.duplicate ? "duplicate " : "", ev->event);
+    return TTDM_OK;
+}
+
+enum ttdm_err ttdm_app_ingest_webhook(struct ttdm_app *app, const char *signature_header,
+                                      const char *body, size_t body_len,
+                                      struct ttdm_err_detail *detail)
+{
+    struct ttdm_webhook_event ev;
+    struct ttdm_channel channels[MAX_CHANNELS_PER_ACCOUNT];
+    size_t n = 0;
+    enum ttdm_err rc;
+
+    memset(detail, 0, sizeof(*detail));
+    rc = ttdm_webhook_verify(signature_header, body, body_len, app->cfg.tiktok_app_secret,
+                             strlen(app->cfg.tiktok_app_secret), ttdm_clock_now_ms() / 1000,
+                             app->cfg.webhook_tolerance_s);
+    if (rc) {
+        snprintf(detail->message, sizeof(detail->message), "%s",
+                 rc == TTDM_ERR_STALE_SIGNATURE
+                     ? "The TikTok-Signature timestamp is too far from now; the webhook was "
+                       "refused and nothing was stored."
+                     : "The TikTok-Signature header is missing or does not match the body; the "
+                       "webhook was refused and nothing was stored.");
+        return rc;
+    }
+    rc = ttdm_webhook_parse(body, body_len, &ev, detail->message, sizeof(detail->message));
+    if (rc)
+        goto done;
+    if (ev.kind == TTDM_WEBHOOK_OTHER) {
+        LOG_DEBUG("inbound", "ignoring event %s", ev.event);
+        goto done;
+    }
+    rc = ttdm_store_channels_by_business(app->store, ev.business_id, channels,
+                                         MAX_CHANNELS_PER_ACCOUNT, &n);
+    if (rc)
+        goto done;
+    if (n == 0) {
+        /* Not ours (any more): answering 200 stops TikTok from retrying for 72 hours. */
+        LOG_INFO("inbound", "event %s for an account that is not connected; ignored", ev.event);
+        goto done;
+    }
+    for (size_t i = 0; i < n && rc == TTDM_OK; i++) {
+        if (ev.kind == TTDM_WEBHOOK_MARK_READ) {
+            int marked = 0;
+            rc = ttdm_store_mark_read(app->store, channels[i].id, ev.conversation_id,
+                                      ev.last_read_timestamp_ms, &marked);
+        } else {
+            rc = ingest_message(app, &channels[i], &ev, detail);
+        }
+    }
+done:
+    ttdm_webhook_event_cleanup(&ev);
+    return rc;
+}

@@ -1,0 +1,663 @@
+/* server.c -- ttdm's HTTP front: route, parse and validate, one app call, render. */
+#include "http/server.h"
+
+#include <sodium.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "app/app.h"
+#include "http/render.h"
+#include "util/alloc.h"
+#include "util/httpd.h"
+#include "util/json.h"
+#include "util/log.h"
+#include "util/str.h"
+
+struct ttdm_server {
+    struct ttdm_app *app;
+    struct ttdm_httpd *httpd;
+};
+
+#define MAX_SEGMENTS 8
+#define PAGE_DEFAULT 50
+#define PAGE_MAX 200
+
+struct route_ctx {
+    struct ttdm_server *srv;
+    const struct ttdm_http_request *req;
+    struct ttdm_http_response *resp;
+    int64_t workspace_id;
+    const char *seg[MAX_SEGMENTS];
+    size_t seg_len[MAX_SEGMENTS];
+    size_t n_seg;
+};
+
+/* ---- error answers ----------------------------------------------------------------- */
+
+static void reply_err(struct route_ctx *c, enum ttdm_err err, const char *specific,
+                      const struct ttdm_err_detail *d)
+{
+    cJSON *extra = cJSON_CreateObject();
+    int tiktok = ttdm_err_tiktok_code(err);
+    if (tiktok)
+        cJSON_AddNumberToObject(extra, "tiktok_code", tiktok);
+    if (d && d->region[0])
+        cJSON_AddStringToObject(extra, "region", d->region);
+    if (d && d->has_budget)
+        cJSON_AddItemToObject(extra, "reply_budget", ttdm_render_budget(&d->budget));
+    if (!specific && d && d->message[0])
+        specific = d->message;
+    ttdm_http_resp_error(c->resp, ttdm_err_http_status(err), ttdm_err_code(err),
+                         specific ? specific : ttdm_err_message(err), extra);
+}
+
+static void reply_bad_request(struct route_ctx *c, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void reply_bad_request(struct route_ctx *c, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    reply_err(c, TTDM_ERR_BAD_REQUEST, msg, NULL);
+}
+
+/* ---- routing helpers -------------------------------------------------------------- */
+
+static void split_path(struct route_ctx *c, const char *path)
+{
+    const char *p = path;
+    c->n_seg = 0;
+    while (*p) {
+        const char *start;
+        while (*p == '/')
+            p++;
+        if (!*p)
+            break;
+        start = p;
+        while (*p && *p != '/')
+            p++;
+        if (c->n_seg == MAX_SEGMENTS) {
+            c->n_seg = MAX_SEGMENTS + 1; /* too deep: matches nothing */
+            return;
+        }
+        c->seg[c->n_seg] = start;
+        c->seg_len[c->n_seg] = (size_t)(p - start);
+        c->n_seg++;
+    }
+}
+
+/* Matches segments against a pattern like "api/v1/conversations/:/messages". */
+static bool match(const struct route_ctx *c, const char *pattern)
+{
+    size_t i = 0;
+    const char *p = pattern;
+    while (*p) {
+        const char *end = strchr(p, '/');
+        size_t n = end ? (size_t)(end - p) : strlen(p);
+        if (i >= c->n_seg)
+            return false;
+        if (!(n == 1 && p[0] == ':') && !(n == c->seg_len[i] && memcmp(p, c->seg[i], n) == 0))
+            return false;
+        i++;
+        p += n;
+        if (*p == '/')
+            p++;
+    }
+    return i == c->n_seg;
+}
+
+static int seg_id(const struct route_ctx *c, size_t i, int64_t *out)
+{
+    return ttdm_parse_i64(c->seg[i], c->seg_len[i], 1, INT64_MAX, out);
+}
+
+static bool is_method(const struct route_ctx *c, const char *m)
+{
+    return strcmp(c->req->method, m) == 0;
+}
+
+static int query_i64(struct route_ctx *c, const char *name, int64_t min, int64_t max, int64_t def,
+                     int64_t *out)
+{
+    const char *v = ttdm_http_query(c->req, name);
+    char msg[256];
+    if (!v || !*v) {
+        *out = def;
+        return 0;
+    }
+    if (ttdm_parse_i64(v, (size_t)-1, min, max, out) == 0)
+        return 0;
+    snprintf(msg, sizeof(msg), "Query parameter '%s' must be a whole number from %lld to %lld.",
+             name, (long long)min, (long long)max);
+    reply_err(c, TTDM_ERR_BAD_REQUEST, msg, NULL);
+    return -1;
+}
+
+/* API keys come as "Authorization: Bearer <key>" or "X-Api-Key: <key>". */
+static int authenticate(struct route_ctx *c)
+{
+    const char *auth = ttdm_http_header(c->req, "Authorization");
+    const char *key = ttdm_http_header(c->req, "X-Api-Key");
+    if (auth && ttdm_slice_ieq(auth, strlen(auth) < 7 ? strlen(auth) : 7, "Bearer "))
+        key = auth + 7;
+    if (!key || !*key) {
+        reply_err(c, TTDM_ERR_UNAUTHORIZED,
+                  "This route needs an API key: send 'Authorization: Bearer <key>'. Create one "
+                  "with 'ttdm apikey create'.",
+                  NULL);
+        return -1;
+    }
+    if (ttdm_app_apikey_check(c->srv->app, key, &c->workspace_id)) {
+        reply_err(c, TTDM_ERR_UNAUTHORIZED,
+                  "The API key is not valid. Check it, or create a new one with 'ttdm apikey "
+                  "create'.",
+                  NULL);
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- handlers ------------------------------------------------------------------------ */
+
+static void on_webhook(struct route_ctx *c)
+{
+    struct ttdm_err_detail d;
+    const struct ttdm_config *cfg = ttdm_app_config(c->srv->app);
+    enum ttdm_err rc;
+
+    memset(&d, 0, sizeof(d));
+    if ((int64_t)c->req->body_len > cfg->max_webhook_bytes) {
+        reply_err(c, TTDM_ERR_BODY_TOO_LARGE, "The webhook body is larger than max_webhook_bytes.",
+                  NULL);
+        return;
+    }
+    rc = ttdm_app_ingest_webhook(c->srv->app, ttdm_http_header(c->req, "TikTok-Signature"),
+                                 c->req->body, c->req->body_len, &d);
+    if (rc) {
+        reply_err(c, rc, NULL, &d);
+        return;
+    }
+    ttdm_http_resp_json(c->resp, 200, cJSON_CreateObject());
+}
+
+static void on_list_conversations(struct route_ctx *c)
+{
+    struct ttdm_conversation_view *rows = NULL;
+    struct ttdm_reply_budget *budgets = NULL;
+    size_t n = 0;
+    int64_t channel_id, limit, before_activity = 0, before_id = 0;
+    const char *cursor = ttdm_http_query(c->req, "cursor");
+    enum ttdm_err rc;
+    cJSON *root, *data;
+
+    if (query_i64(c, "channel_id", 0, INT64_MAX, 0, &channel_id) ||
+        query_i64(c, "limit", 1, PAGE_MAX, PAGE_DEFAULT, &limit))
+        return;
+    if (cursor && *cursor) {
+        const char *dot = strchr(cursor, '.');
+        if (!dot ||
+            ttdm_parse_i64(cursor, (size_t)(dot - cursor), 0, INT64_MAX, &before_activity) ||
+            ttdm_parse_i64(dot + 1, (size_t)-1, 1, INT64_MAX, &before_id)) {
+            reply_bad_request(c,
+                              "Query parameter 'cursor' is not valid ('%s'): pass the "
+                              "next_cursor of the previous page unchanged.",
+                              cursor);
+            return;
+        }
+    }
+    rc = ttdm_store_conversation_list(ttdm_app_store(c->srv->app), c->workspace_id, channel_id,
+                                      before_activity, before_id, (size_t)limit,
+                                      ttdm_app_now(c->srv->app), &rows, &budgets, &n);
+    if (rc) {
+        reply_err(c, rc, NULL, NULL);
+        return;
+    }
+    root = cJSON_CreateObject();
+    data = cJSON_AddArrayToObject(root, "data");
+    for (size_t i = 0; i < n; i++)
+        cJSON_AddItemToArray(data, ttdm_render_conversation(&rows[i], &budgets[i]));
+    if (n == (size_t)limit && n > 0) {
+        char next[64];
+        snprintf(next, sizeof(next), "%lld.%lld", (long long)rows[n - 1].last_activity_at,
+                 (long long)rows[n - 1].id);
+        cJSON_AddStringToObject(root, "next_cursor", next);
+    } else {
+        cJSON_AddNullToObject(root, "next_cursor");
+    }
+    ttdm_free(rows);
+    ttdm_free(budgets);
+    ttdm_http_resp_json(c->resp, 200, root);
+}
+
+static void on_get_conversation(struct route_ctx *c, int64_t id)
+{
+    struct ttdm_conversation_view v;
+    struct ttdm_reply_budget b;
+    enum ttdm_err rc = ttdm_store_conversation_get(ttdm_app_store(c->srv->app), c->workspace_id, id,
+                                                   ttdm_app_now(c->srv->app), &v, &b);
+    if (rc) {
+        reply_err(c, rc, rc == TTDM_ERR_NOT_FOUND ? "No conversation with this id." : NULL, NULL);
+        return;
+    }
+    ttdm_http_resp_json(c->resp, 200, ttdm_render_conversation(&v, &b));
+}
+
+static void on_list_messages(struct route_ctx *c, int64_t conv_id)
+{
+    struct ttdm_conversation_view v;
+    struct ttdm_reply_budget b;
+    struct ttdm_message *msgs = NULL;
+    size_t n = 0;
+    int64_t limit, before;
+    enum ttdm_err rc;
+    cJSON *root, *data;
+
+    if (query_i64(c, "limit", 1, PAGE_MAX, PAGE_DEFAULT, &limit) ||
+        query_i64(c, "before", 0, INT64_MAX, 0, &before))
+        return;
+    rc = ttdm_store_conversation_get(ttdm_app_store(c->srv->app), c->workspace_id, conv_id,
+                                     ttdm_app_now(c->srv->app), &v, &b);
+    if (rc) {
+        reply_err(c, rc, rc == TTDM_ERR_NOT_FOUND ? "No conversation with this id." : NULL, NULL);
+        return;
+    }
+    rc = ttdm_store_message_list(ttdm_app_store(c->srv->app), c->workspace_id, conv_id, before,
+                                 (size_t)limit, &msgs, &n);
+    if (rc) {
+        reply_err(c, rc, NULL, NULL);
+        return;
+    }
+    root = cJSON_CreateObject();
+    data = cJSON_AddArrayToObject(root, "data");
+    for (size_t i = 0; i < n; i++)
+        cJSON_AddItemToArray(data, ttdm_render_message(&msgs[i]));
+    if (n == (size_t)limit && n > 0) {
+        char next[32];
+        snprintf(next, sizeof(next), "%lld", (long long)msgs[n - 1].id);
+        cJSON_AddStringToObject(root, "next_cursor", next);
+    } else {
+        cJSON_AddNullToObject(root, "next_cursor");
+    }
+    cJSON_AddItemToObject(root, "reply_budget", ttdm_render_budget(&b));
+    ttdm_messages_free(msgs, n);
+    ttdm_http_resp_json(c->resp, 200, root);
+}
+
+/* Decodes {"image": {"base64": "..."}} into a heap buffer bounded by the image limit. */
+static int decode_image(struct route_ctx *c, const cJSON *img, unsigned char **out, size_t *len)
+{
+    const char *b64 = NULL;
+    const struct ttdm_policy_rules *rules = ttdm_app_rules(c->srv->app);
+    size_t cap, b64_len;
+    unsigned char *buf;
+
+    if (!cJSON_IsObject(img) || ttdm_json_get_str(img, "base64", SIZE_MAX, &b64) != 0) {
+        reply_bad_request(c, "%s",
+                          "Field 'image' must be an object with a string 'base64' holding the "
+                          "JPEG or PNG bytes.");
+        return -1;
+    }
+    b64_len = strlen(b64);
+    cap = b64_len / 4 * 3 + 3;
+    /* One byte over the limit is enough to say "too large" without decoding everything. */
+    if (cap > rules->image_max_bytes + 4)
+        cap = rules->image_max_bytes + 4;
+    buf = ttdm_malloc(cap);
+    if (sodium_base642bin(buf, cap, b64, b64_len, " \r\n", len, NULL,
+                          sodium_base64_VARIANT_ORIGINAL) != 0) {
+        ttdm_free(buf);
+        if (b64_len / 4 * 3 > rules->image_max_bytes) {
+            reply_err(c, TTDM_ERR_IMAGE_TOO_LARGE, NULL, NULL);
+            return -1;
+        }
+        reply_bad_request(c, "%s", "Field 'image.base64' is not valid base64.");
+        return -1;
+    }
+    *out = buf;
+    return 0;
+}
+
+static void on_send(struct route_ctx *c, int64_t conv_id)
+{
+    char perr[160];
+    cJSON *body = NULL, *root;
+    const cJSON *img;
+    const char *text = NULL;
+    unsigned char *image = NULL;
+    size_t image_len = 0;
+    struct ttdm_send_input in;
+    struct ttdm_message msg;
+    struct ttdm_reply_budget b;
+    struct ttdm_err_detail d;
+    enum ttdm_err rc;
+    int jrc;
+
+    memset(&msg, 0, sizeof(msg));
+    memset(&d, 0, sizeof(d));
+    body = ttdm_json_parse(c->req->body, c->req->body_len, perr, sizeof(perr));
+    if (!body) {
+        char msg_text[256];
+        snprintf(msg_text, sizeof(msg_text),
+                 "The body must be a JSON object like {\"text\": \"Hello\"}: %s.", perr);
+        reply_err(c, strstr(perr, "UTF-8") ? TTDM_ERR_INVALID_UTF8 : TTDM_ERR_INVALID_JSON,
+                  msg_text, NULL);
+        return;
+    }
+    if (!cJSON_IsObject(body)) {
+        reply_err(c, TTDM_ERR_INVALID_JSON,
+                  "The body must be a JSON object like {\"text\": \"Hello\"}.", NULL);
+        goto done;
+    }
+    jrc = ttdm_json_get_str(body, "text", SIZE_MAX, &text);
+    if (jrc < 0) {
+        reply_bad_request(c, "%s", "Field 'text' must be a string.");
+        goto done;
+    }
+    img = cJSON_GetObjectItemCaseSensitive(body, "image");
+    if (img && !cJSON_IsNull(img) && decode_image(c, img, &image, &image_len))
+        goto done;
+
+    memset(&in, 0, sizeof(in));
+    in.workspace_id = c->workspace_id;
+    in.conversation_id = conv_id;
+    in.text = text;
+    in.text_len = text ? strlen(text) : 0;
+    in.image = image;
+    in.image_len = image_len;
+    in.idempotency_key = ttdm_http_header(c->req, "Idempotency-Key");
+    in.source = TTDM_SOURCE_AGENT;
+    if (in.idempotency_key && strlen(in.idempotency_key) > 128) {
+        reply_bad_request(c, "%s", "Header 'Idempotency-Key' must be at most 128 characters.");
+        goto done;
+    }
+    rc = ttdm_app_send(c->srv->app, &in, &msg, &b, &d);
+    if (rc) {
+        if (rc == TTDM_ERR_NOT_FOUND && !d.message[0])
+            snprintf(d.message, sizeof(d.message), "No conversation with this id.");
+        reply_err(c, rc, NULL, &d);
+        goto done;
+    }
+    root = cJSON_CreateObject();
+    cJSON_AddItemToObject(root, "message", ttdm_render_message(&msg));
+    cJSON_AddItemToObject(root, "reply_budget", ttdm_render_budget(&b));
+    ttdm_http_resp_json(c->resp, 202, root);
+done:
+    ttdm_message_cleanup(&msg);
+    ttdm_free(image);
+    cJSON_Delete(body);
+}
+
+static void on_get_message(struct route_ctx *c, int64_t id)
+{
+    struct ttdm_message m;
+    enum ttdm_err rc;
+    memset(&m, 0, sizeof(m));
+    rc = ttdm_store_message_get(ttdm_app_store(c->srv->app), c->workspace_id, id, &m);
+    if (rc) {
+        reply_err(c, rc, rc == TTDM_ERR_NOT_FOUND ? "No message with this id." : NULL, NULL);
+        return;
+    }
+    ttdm_http_resp_json(c->resp, 200, ttdm_render_message(&m));
+    ttdm_message_cleanup(&m);
+}
+
+static void on_get_media(struct route_ctx *c, int64_t id)
+{
+    char path[1024], mime[64];
+    FILE *f = NULL;
+    struct ttdm_buf data;
+    char chunk[16384];
+    size_t n;
+    enum ttdm_err rc = ttdm_app_media_path(c->srv->app, c->workspace_id, id, path, sizeof(path),
+                                           mime, sizeof(mime));
+    if (rc) {
+        reply_err(c, rc, rc == TTDM_ERR_NOT_FOUND ? "This message has no media." : NULL, NULL);
+        return;
+    }
+    f = fopen(path, "rb");
+    if (!f) {
+        reply_err(c, TTDM_ERR_NOT_FOUND, "The media file of this message is missing on disk.",
+                  NULL);
+        return;
+    }
+    ttdm_buf_init(&data, 64u * 1024 * 1024);
+    while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
+        if (ttdm_buf_append(&data, chunk, n))
+            break;
+    fclose(f);
+    ttdm_http_resp_bytes(c->resp, 200, strcmp(mime, "image/png") == 0 ? "image/png" : "image/jpeg",
+                         data.data ? data.data : "", data.len);
+    ttdm_http_resp_header(c->resp, "X-Content-Type-Options", "nosniff");
+    ttdm_http_resp_header(c->resp, "Cache-Control", "private, max-age=86400");
+    ttdm_buf_cleanup(&data);
+}
+
+static void on_list_channels(struct route_ctx *c)
+{
+    struct ttdm_channel *rows = NULL;
+    size_t n = 0;
+    cJSON *root, *data;
+    enum ttdm_err rc =
+        ttdm_store_channel_list(ttdm_app_store(c->srv->app), c->workspace_id, &rows, &n);
+    if (rc) {
+        reply_err(c, rc, NULL, NULL);
+        return;
+    }
+    root = cJSON_CreateObject();
+    data = cJSON_AddArrayToObject(root, "data");
+    for (size_t i = 0; i < n; i++)
+        cJSON_AddItemToArray(data, ttdm_render_channel(&rows[i]));
+    ttdm_free(rows);
+    ttdm_http_resp_json(c->resp, 200, root);
+}
+
+static void on_get_channel(struct route_ctx *c, int64_t id)
+{
+    struct ttdm_channel ch;
+    enum ttdm_err rc =
+        ttdm_store_channel_get(ttdm_app_store(c->srv->app), c->workspace_id, id, &ch);
+    if (rc) {
+        reply_err(c, rc, rc == TTDM_ERR_NOT_FOUND ? "No channel with this id." : NULL, NULL);
+        return;
+    }
+    ttdm_http_resp_json(c->resp, 200, ttdm_render_channel(&ch));
+}
+
+static void on_sandbox_clock(struct route_ctx *c)
+{
+    char perr[160];
+    cJSON *body, *root;
+    int64_t offset = 0;
+    enum ttdm_err rc;
+
+    body = ttdm_json_parse(c->req->body, c->req->body_len, perr, sizeof(perr));
+    if (!body || ttdm_json_get_i64(body, "offset_ms", -315360000000LL, 315360000000LL, &offset)) {
+        cJSON_Delete(body);
+        reply_bad_request(c, "%s", "The body must be {\"offset_ms\": <whole number>}.");
+        return;
+    }
+    cJSON_Delete(body);
+    rc = ttdm_app_set_clock_offset(c->srv->app, offset);
+    if (rc) {
+        reply_err(c, rc, "The clock can only be moved in sandbox mode (sandbox = true).", NULL);
+        return;
+    }
+    root = cJSON_CreateObject();
+    ttdm_json_add_i64(root, "offset_ms", offset);
+    ttdm_json_add_i64(root, "now_ms", ttdm_app_now(c->srv->app));
+    ttdm_http_resp_json(c->resp, 200, root);
+}
+
+static void not_found(struct route_ctx *c)
+{
+    reply_err(c, TTDM_ERR_NOT_FOUND,
+              "No such route. The API lives under /api/v1/ (see docs/API.md).", NULL);
+}
+
+static void method_not_allowed(struct route_ctx *c, const char *allowed)
+{
+    char msg[128];
+    snprintf(msg, sizeof(msg), "This route accepts %s only.", allowed);
+    ttdm_http_resp_header(c->resp, "Allow", allowed);
+    reply_err(c, TTDM_ERR_METHOD_NOT_ALLOWED, msg, NULL);
+}
+
+static void dispatch_api(struct route_ctx *c)
+{
+    int64_t id = 0;
+
+    if (match(c, "api/v1/conversations")) {
+        if (!is_method(c, "GET")) {
+            method_not_allowed(c, "GET");
+            return;
+        }
+        on_list_conversations(c);
+        return;
+    }
+    if (match(c, "api/v1/conversations/:") || match(c, "api/v1/conversations/:/messages") ||
+        match(c, "api/v1/messages/:") || match(c, "api/v1/messages/:/media") ||
+        match(c, "api/v1/channels/:")) {
+        if (seg_id(c, 3, &id)) {
+            reply_err(c, TTDM_ERR_NOT_FOUND, "Ids in the path are positive whole numbers.", NULL);
+            return;
+        }
+    }
+    if (match(c, "api/v1/conversations/:")) {
+        if (!is_method(c, "GET")) {
+            method_not_allowed(c, "GET");
+            return;
+        }
+        on_get_conversation(c, id);
+        return;
+    }
+    if (match(c, "api/v1/conversations/:/messages")) {
+        if (is_method(c, "GET")) {
+            on_list_messages(c, id);
+            return;
+        }
+        if (is_method(c, "POST")) {
+            on_send(c, id);
+            return;
+        }
+        method_not_allowed(c, "GET, POST");
+        return;
+    }
+    if (match(c, "api/v1/messages/:")) {
+        if (!is_method(c, "GET")) {
+            method_not_allowed(c, "GET");
+            return;
+        }
+        on_get_message(c, id);
+        return;
+    }
+    if (match(c, "api/v1/messages/:/media")) {
+        if (!is_method(c, "GET")) {
+            method_not_allowed(c, "GET");
+            return;
+        }
+        on_get_media(c, id);
+        return;
+    }
+    if (match(c, "api/v1/channels")) {
+        if (!is_method(c, "GET")) {
+            method_not_allowed(c, "GET");
+            return;
+        }
+        on_list_channels(c);
+        return;
+    }
+    if (match(c, "api/v1/channels/:")) {
+        if (!is_method(c, "GET")) {
+            method_not_allowed(c, "GET");
+            return;
+        }
+        on_get_channel(c, id);
+        return;
+    }
+    if (match(c, "api/v1/sandbox/clock")) {
+        if (!is_method(c, "POST")) {
+            method_not_allowed(c, "POST");
+            return;
+        }
+        on_sandbox_clock(c);
+        return;
+    }
+    not_found(c);
+}
+
+static void on_request(void *ud, const struct ttdm_http_request *req,
+                       struct ttdm_http_response *resp)
+{
+    struct route_ctx c;
+
+    memset(&c, 0, sizeof(c));
+    c.srv = ud;
+    c.req = req;
+    c.resp = resp;
+    split_path(&c, req->path);
+
+    if (match(&c, "healthz")) {
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "status", "ok");
+        ttdm_http_resp_json(resp, 200, o);
+        return;
+    }
+    if (match(&c, "webhooks/tiktok")) {
+        if (!is_method(&c, "POST")) {
+            method_not_allowed(&c, "POST");
+            return;
+        }
+        on_webhook(&c);
+        return;
+    }
+    if (c.n_seg >= 1 && c.seg_len[0] == 3 && memcmp(c.seg[0], "api", 3) == 0) {
+        if (authenticate(&c) == 0)
+            dispatch_api(&c);
+        return;
+    }
+    not_found(&c);
+}
+
+/* Cheap routes are answered on the event thread; everything touching storage is not. */
+static bool on_is_inline(void *ud, const char *method, const char *path)
+{
+    return strcmp(path, "/healthz") == 0;
+}
+
+struct ttdm_server *ttdm_server_start(struct ttdm_app *app)
+{
+    const struct ttdm_config *cfg = ttdm_app_config(app);
+    struct ttdm_httpd_config hc;
+    struct ttdm_server *srv = ttdm_calloc(1, sizeof(*srv));
+
+    ttdm_httpd_config_default(&hc);
+    hc.bind_addr = cfg->listen_addr;
+    hc.port = (uint16_t)cfg->port;
+    hc.max_body = (size_t)cfg->max_body_bytes;
+    hc.workers = (unsigned)cfg->http_workers;
+    hc.event_threads = (unsigned)cfg->http_event_threads;
+    srv->app = app;
+    srv->httpd = ttdm_httpd_start(&hc, on_request, on_is_inline, srv);
+    if (!srv->httpd) {
+        ttdm_free(srv);
+        return NULL;
+    }
+    return srv;
+}
+
+uint16_t ttdm_server_port(const struct ttdm_server *srv)
+{
+    return ttdm_httpd_port(srv->httpd);
+}
+
+void ttdm_server_stop(struct ttdm_server *srv)
+{
+    if (!srv)
+        return;
+    ttdm_httpd_stop(srv->httpd);
+    ttdm_free(srv);
+}
