@@ -1,0 +1,87 @@
+/* harness.h -- runs the real ttdm and ttdm-sim binaries on 127.0.0.1 for integration tests. */
+#ifndef TTDM_HARNESS_H
+#define TTDM_HARNESS_H
+
+#include <cjson/cJSON.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* A started process; stopped by PID (only processes the harness started). */
+struct h_proc {
+    pid_t pid;
+    int port;
+    char log_path[512];
+};
+
+/* One test environment: a temporary directory, the simulator and a ttdm server. */
+struct h_env {
+    char dir[256];
+    struct h_proc sim;
+    struct h_proc ttdm;
+    char sim_url[64];
+    char ttdm_url[64];
+    char api_key[128];
+    char business_id[128];
+    char access_token[1024];
+    int64_t channel_id;
+};
+
+/*
+ * Starts ttdm-sim, creates a business account `username` on it, creates an API key and a
+ * channel for that account with the ttdm command line, starts ttdm (sandbox mode) with
+ * `extra_args` (NULL-terminated, may be NULL) and points the simulator's webhooks at it.
+ * Fails the test (cmocka) on any problem.
+ */
+void h_env_start(struct h_env *env, const char *username, const char *const *extra_args);
+/* Stops both processes (SIGTERM, then SIGKILL after 5 s) and removes the directory. */
+void h_env_stop(struct h_env *env);
+
+/* Restarts only ttdm with other arguments (same database). */
+void h_env_restart_ttdm(struct h_env *env, const char *const *extra_args);
+
+/*
+ * One HTTP request. `body` may be NULL. Returns the status (0 on transport failure) and,
+ * when `json` is not NULL, the parsed body (NULL if not JSON; caller deletes).
+ * `headers` is a NULL-terminated list of "Name: value" or NULL.
+ */
+long h_http(const char *method, const char *url, const char *const *headers, const char *body,
+            size_t body_len, cJSON **json);
+
+/* Same against ttdm's API with the environment's API key: path like "/api/v1/...". */
+long h_api(struct h_env *env, const char *method, const char *path, const char *body, cJSON **json);
+/* Same against the simulator: path like "/sim/customers". */
+long h_sim(struct h_env *env, const char *method, const char *path, const char *body, cJSON **json);
+
+/* A simulated customer of the environment's account. */
+struct h_customer {
+    char customer_id[128];
+    char conversation_id[128];    /* TikTok's */
+    int64_t ttdm_conversation_id; /* 0 until ttdm has it */
+};
+void h_customer_new(struct h_env *env, const char *username, const char *region,
+                    struct h_customer *out);
+/* The customer writes `text`; returns the HTTP status ttdm answered to the first delivery. */
+long h_customer_says(struct h_env *env, struct h_customer *c, const char *text, int deliveries);
+/* Looks up (polling up to 5 s) ttdm's conversation id for the customer. */
+int64_t h_conversation_id(struct h_env *env, struct h_customer *c);
+
+/* Sends `text` as an agent; returns the status; *json is the answer (caller deletes). */
+long h_reply(struct h_env *env, int64_t conversation_id, const char *text, cJSON **json);
+
+/* Polls GET /api/v1/messages/{id} until status equals `status` (up to timeout_ms). */
+bool h_wait_message_status(struct h_env *env, int64_t message_id, const char *status,
+                           int timeout_ms, cJSON **last);
+
+/* Moves both processes' clocks to `offset_ms` from real time. */
+void h_set_clock(struct h_env *env, int64_t offset_ms);
+
+/* Field helpers on parsed JSON (fail the test when missing). */
+int64_t h_int(const cJSON *obj, const char *path); /* dotted path: "reply_budget.replies_left" */
+const char *h_str(const cJSON *obj, const char *path);
+const cJSON *h_get(const cJSON *obj, const char *path); /* NULL when missing */
+
+/* Sleeps. */
+void h_sleep_ms(int ms);
+
+#endif /* TTDM_HARNESS_H */
