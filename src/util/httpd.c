@@ -305,13 +305,15 @@ struct ttdm_httpd *ttdm_httpd_start(const struct ttdm_httpd_config *cfg,
     for (unsigned i = 0; i < h->n_workers; i++)
         pthread_create(&h->workers[i], NULL, worker_main, h);
 
+    /* A thread pool size of 0 or 1 makes libmicrohttpd complain; leave it out then. */
     h->daemon = MHD_start_daemon(
         flags, cfg->port, NULL, NULL, on_access, h, MHD_OPTION_SOCK_ADDR, &addr,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, h, MHD_OPTION_CONNECTION_LIMIT,
         cfg->connection_limit, MHD_OPTION_CONNECTION_TIMEOUT, cfg->timeout_s,
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, cfg->max_header_bytes, MHD_OPTION_THREAD_POOL_SIZE,
-        cfg->event_threads > 1 ? cfg->event_threads : 0, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log,
-        NULL, MHD_OPTION_LISTENING_ADDRESS_REUSE, 1, MHD_OPTION_END);
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, cfg->max_header_bytes, MHD_OPTION_EXTERNAL_LOGGER,
+        on_mhd_log, NULL, MHD_OPTION_LISTENING_ADDRESS_REUSE, 1,
+        cfg->event_threads > 1 ? MHD_OPTION_THREAD_POOL_SIZE : MHD_OPTION_END, cfg->event_threads,
+        MHD_OPTION_END);
     if (!h->daemon) {
         LOG_ERROR("httpd", "cannot listen on %s:%u (port in use?)", cfg->bind_addr,
                   (unsigned)cfg->port);

@@ -294,7 +294,9 @@ void h_env_start(struct h_env *env, const char *username, const char *const *ext
 
     snprintf(env->sim.log_path, sizeof(env->sim.log_path), "%s/sim.log", env->dir);
     {
-        const char *argv[] = {TTDM_SIM_BIN, "--port=0", "--webhook_retry_base_ms=100", NULL};
+        const char *argv[] = {TTDM_SIM_BIN, "--port=0", "--webhook_retry_base_ms=100",
+                              /* tokens outlive the 60-hour stories the tests replay */
+                              "--access_token_ttl_s=31536000", NULL};
         env->sim.pid = spawn(argv, env->sim.log_path, -1);
     }
     env->sim.port = wait_listening(env->sim.log_path, env->sim.pid, 15000);
