@@ -11,17 +11,6 @@
 
 #define MAX_CHANNELS_PER_ACCOUNT 16
 
-static enum ttdm_msg_type map_type(const char *type)
-{
-    if (strcmp(type, "text") == 0)
-        return TTDM_MSG_TEXT;
-    if (strcmp(type, "image") == 0)
-        return TTDM_MSG_IMAGE;
-    if (strcmp(type, "share_post") == 0)
-        return TTDM_MSG_SHARE_POST;
-    return TTDM_MSG_UNSUPPORTED;
-}
-
 /*
  * Fetches an inbound image before the message is stored, so an acknowledged image is never
  * lost. A transient failure asks TikTok to deliver again (503); a definite one stores the
@@ -84,7 +73,7 @@ static enum ttdm_err ingest_message(struct ttdm_app *app, const struct ttdm_chan
     in.direction = from_customer ? TTDM_DIR_CUSTOMER : TTDM_DIR_BUSINESS;
     in.source = from_customer ? TTDM_SOURCE_CUSTOMER
                               : (our_api_echo ? TTDM_SOURCE_AGENT : TTDM_SOURCE_TIKTOK_APP);
-    in.type = map_type(ev->type);
+    in.type = ttdm_webhook_msg_type(ev->type);
     in.text = ev->text;
     in.text_len = ev->text_len;
     in.share_url = ev->embed_url[0] ? ev->embed_url : NULL;
