@@ -75,6 +75,7 @@ struct ttdm_channel {
 /*
  * Creates the channel, or updates the one with the same (workspace, business_id): the
  * same TikTok account is never connected twice. *created tells which happened.
+ * A daily_limit of 0 keeps the channel's limit (a new channel gets rules->daily_limit_min).
  */
 enum ttdm_err ttdm_store_channel_upsert(struct ttdm_store *s, const struct ttdm_channel *in,
                                         int64_t *id, bool *created);
@@ -165,7 +166,21 @@ struct ttdm_inbound_result {
 enum ttdm_err ttdm_store_record_inbound(struct ttdm_store *s, const struct ttdm_inbound *ev,
                                         struct ttdm_inbound_result *out);
 
-/* Marks business messages of the conversation sent up to `up_to_ms` as read. */
+/*
+ * record_inbound without blocking the calling thread, for a server that suspends the
+ * webhook's connection and resumes it once the event is durable. Returns TTDM_OK when the
+ * event is queued (or an error, and then `done` is never called); `done` then runs exactly
+ * once, on the store's writer thread, after the commit: res is NULL unless rc is TTDM_OK.
+ * `ev` and the strings it points to must stay valid until `done` runs. `done` must be quick
+ * (it delays the next commit) and must not call the store.
+ */
+typedef void (*ttdm_store_inbound_done_fn)(void *ud, enum ttdm_err rc,
+                                           const struct ttdm_inbound_result *res);
+enum ttdm_err ttdm_store_record_inbound_async(struct ttdm_store *s, const struct ttdm_inbound *ev,
+                                              ttdm_store_inbound_done_fn done, void *ud);
+
+/* Marks business messages of the conversation sent up to `up_to_ms` as read. A receipt for
+ * a conversation the store does not know marks nothing and is still TTDM_OK. */
 enum ttdm_err ttdm_store_mark_read(struct ttdm_store *s, int64_t channel_id,
                                    const char *tiktok_conversation_id, int64_t up_to_ms,
                                    int *n_marked);
@@ -271,11 +286,23 @@ enum ttdm_err ttdm_store_conversation_list(struct ttdm_store *s, int64_t workspa
                                            struct ttdm_conversation_view **out,
                                            struct ttdm_reply_budget **budgets, size_t *n);
 
-/* A page of messages, newest first; before_id 0 = from the newest. Free with ttdm_messages_free. */
+/* A page of messages, newest first; before_id 0 = from the newest. Free with ttdm_messages_free.
+ * NOT_FOUND when the conversation is not in the workspace. */
 enum ttdm_err ttdm_store_message_list(struct ttdm_store *s, int64_t workspace_id,
                                       int64_t conversation_id, int64_t before_id, size_t limit,
                                       struct ttdm_message **out, size_t *n);
 enum ttdm_err ttdm_store_message_get(struct ttdm_store *s, int64_t workspace_id, int64_t id,
                                      struct ttdm_message *out);
+
+/* ---- Diagnostics ------------------------------------------------------------------------ */
+
+/* Group-commit counters since open (a backend without batching reports one op per commit). */
+struct ttdm_store_stats {
+    uint64_t commits;       /* write transactions committed */
+    uint64_t writes;        /* write operations run (committed, refused or failed) */
+    uint64_t largest_batch; /* most operations one transaction held */
+};
+
+void ttdm_store_stats(struct ttdm_store *s, struct ttdm_store_stats *out);
 
 #endif /* TTDM_STORE_H */
