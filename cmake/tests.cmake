@@ -14,14 +14,13 @@ file(GLOB INTEGRATION_TESTS CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/tests/integrat
 if(HARNESS_SRC)
   add_library(ttdm_harness STATIC ${HARNESS_SRC})
   target_link_libraries(ttdm_harness PUBLIC ttdm_util PkgConfig::CMOCKA)
+  target_compile_definitions(ttdm_harness PRIVATE
+    TTDM_BIN="$<TARGET_FILE:ttdm>" TTDM_SIM_BIN="$<TARGET_FILE:ttdm-sim>")
 endif()
 foreach(src ${INTEGRATION_TESTS})
   get_filename_component(name ${src} NAME_WE)
   add_executable(${name} ${src})
   target_link_libraries(${name} PRIVATE ttdm_harness PkgConfig::CMOCKA)
-  target_compile_definitions(${name} PRIVATE
-    TTDM_BIN="$<TARGET_FILE:ttdm>" TTDM_SIM_BIN="$<TARGET_FILE:ttdm-sim>"
-    TTDM_SOURCE_DIR="${CMAKE_SOURCE_DIR}")
   add_dependencies(${name} ttdm ttdm-sim)
   add_test(NAME integration.${name} COMMAND ${name})
   set_tests_properties(integration.${name} PROPERTIES TIMEOUT 300 LABELS integration)

@@ -4,9 +4,11 @@
 #include <arpa/inet.h>
 #include <microhttpd.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "util/alloc.h"
 #include "util/clock.h"
@@ -24,6 +26,7 @@ struct req_ctx {
     struct ttdm_http_response resp;
     struct ttdm_buf body;
     bool too_big;
+    bool suspended; /* counted in ttdm_httpd.suspended */
     enum req_state state;
     struct req_ctx *next; /* worker queue link */
 };
@@ -39,6 +42,8 @@ struct ttdm_httpd {
     pthread_cond_t cond;
     struct req_ctx *head, *tail;
     bool stopping;
+    /* Suspended connections not yet taken back by the event loop; must be 0 before stop. */
+    atomic_int suspended;
     pthread_t *workers;
     unsigned n_workers;
 };
@@ -238,6 +243,8 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
             return queue_response(conn, ctx);
         }
         ctx->state = REQ_QUEUED;
+        ctx->suspended = true;
+        atomic_fetch_add(&h->suspended, 1);
         MHD_suspend_connection(conn);
         pthread_mutex_lock(&h->lock);
         ctx->next = NULL;
@@ -251,17 +258,25 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
         return MHD_YES;
     }
 
-    if (ctx->state == REQ_DONE)
+    if (ctx->state == REQ_DONE) {
+        if (ctx->suspended) {
+            ctx->suspended = false;
+            atomic_fetch_sub(&h->suspended, 1);
+        }
         return queue_response(conn, ctx);
+    }
     return MHD_YES;
 }
 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
+    struct ttdm_httpd *h = cls;
     struct req_ctx *ctx = *con_cls;
     if (!ctx)
         return;
+    if (ctx->suspended)
+        atomic_fetch_sub(&h->suspended, 1);
     ttdm_buf_cleanup(&ctx->body);
     resp_cleanup(&ctx->resp);
     ttdm_free(ctx);
@@ -345,6 +360,9 @@ void ttdm_httpd_stop(struct ttdm_httpd *h)
     pthread_mutex_unlock(&h->lock);
     for (unsigned i = 0; h->workers && i < h->n_workers; i++)
         pthread_join(h->workers[i], NULL);
+    /* Resumed connections are taken back by the event thread shortly; wait for it. */
+    for (int i = 0; i < 500 && atomic_load(&h->suspended) > 0; i++)
+        usleep(10000);
     if (h->daemon)
         MHD_stop_daemon(h->daemon);
     ttdm_free(h->workers);

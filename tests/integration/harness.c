@@ -491,3 +491,26 @@ void h_set_clock(struct h_env *env, int64_t offset_ms)
     if (st != 200)
         fail_msg("ttdm-sim refused the clock offset: HTTP %ld", st);
 }
+
+int h_sim_count_text(struct h_env *env, const struct h_customer *c, const char *text)
+{
+    char path[512], enc[400];
+    int n = 0;
+    cJSON *j = NULL;
+    const cJSON *m;
+
+    /* Conversation ids may contain '+', which a query or path must carry as %2B. */
+    if (ttdm_url_encode(c->conversation_id, enc, sizeof(enc)))
+        fail_msg("conversation id too long");
+    snprintf(path, sizeof(path), "/sim/conversations/%s/messages", enc);
+    if (h_sim(env, "GET", path, NULL, &j) != 200)
+        fail_msg("the simulator does not know conversation %s", c->conversation_id);
+    cJSON_ArrayForEach(m, h_get(j, "messages"))
+    {
+        const cJSON *t = h_get(m, "text");
+        if (cJSON_IsString(t) && strcmp(t->valuestring, text) == 0)
+            n++;
+    }
+    cJSON_Delete(j);
+    return n;
+}

@@ -66,6 +66,10 @@ long h_customer_says(struct h_env *env, struct h_customer *c, const char *text, 
 /* Looks up (polling up to 5 s) ttdm's conversation id for the customer. */
 int64_t h_conversation_id(struct h_env *env, struct h_customer *c);
 
+/* Counts the messages with exactly `text` that the simulator holds in the customer's
+ * conversation (what TikTok really received). */
+int h_sim_count_text(struct h_env *env, const struct h_customer *c, const char *text);
+
 /* Sends `text` as an agent; returns the status; *json is the answer (caller deletes). */
 long h_reply(struct h_env *env, int64_t conversation_id, const char *text, cJSON **json);
 

@@ -9,34 +9,6 @@
 
 #include "harness.h"
 
-static int sim_copies(struct h_env *env, const struct h_customer *c, const char *text)
-{
-    char path[256], enc[200];
-    size_t w = 0;
-    int n = 0;
-    cJSON *j = NULL;
-    const cJSON *m;
-    for (const char *p = c->conversation_id; *p && w < sizeof(enc) - 4; p++) {
-        if (*p == '+') {
-            memcpy(enc + w, "%2B", 3);
-            w += 3;
-        } else {
-            enc[w++] = *p;
-        }
-    }
-    enc[w] = '\0';
-    snprintf(path, sizeof(path), "/sim/conversations/%s/messages", enc);
-    assert_int_equal(h_sim(env, "GET", path, NULL, &j), 200);
-    cJSON_ArrayForEach(m, h_get(j, "messages"))
-    {
-        const cJSON *t = h_get(m, "text");
-        if (cJSON_IsString(t) && strcmp(t->valuestring, text) == 0)
-            n++;
-    }
-    cJSON_Delete(j);
-    return n;
-}
-
 static void send_through_fault(const char *fault, const char *text, int min_attempts)
 {
     struct h_env env;
@@ -55,7 +27,7 @@ static void send_through_fault(const char *fault, const char *text, int min_atte
     assert_true(h_wait_message_status(&env, id, "sent", 20000, &j));
     assert_true(h_int(j, "attempts") >= min_attempts);
     cJSON_Delete(j);
-    assert_int_equal(sim_copies(&env, &c, text), 1);
+    assert_int_equal(h_sim_count_text(&env, &c, text), 1);
     h_env_stop(&env);
 }
 
