@@ -116,11 +116,69 @@ static void test_app_echo_counts(void **state)
     (void)state;
 }
 
+/* A 1x1 PNG. */
+static const char PNG_B64[] = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9Q"
+                              "DwADhgGAWjR9awAAAABJRU5ErkJggg==";
+
+static void customer_sends(struct h_env *env, const struct h_customer *c, const char *body)
+{
+    char path[256];
+    cJSON *j = NULL;
+    snprintf(path, sizeof(path), "/sim/customers/%s/messages", c->customer_id);
+    assert_int_equal(h_sim(env, "POST", path, body, &j), 200);
+    assert_int_equal(h_int(j, "delivery_status"), 200);
+    cJSON_Delete(j);
+}
+
+static void test_inbound_types(void **state)
+{
+    struct h_env env;
+    struct h_customer cust;
+    cJSON *j = NULL;
+    char path[256], body[512], url[256];
+    int64_t conv;
+
+    h_env_start(&env, "types_shop", NULL);
+    h_customer_new(&env, "kim", "SG", &cust);
+    snprintf(body, sizeof(body), "{\"type\":\"image\",\"image_base64\":\"%s\"}", PNG_B64);
+    customer_sends(&env, &cust, body);
+    customer_sends(&env, &cust,
+                   "{\"type\":\"share_post\",\"share_post\":{\"embed_url\":"
+                   "\"https://www.tiktok.com/embed/v2/7\",\"video_id\":\"7\"}}");
+    customer_sends(&env, &cust, "{\"type\":\"video\"}");
+    conv = h_conversation_id(&env, &cust);
+
+    snprintf(path, sizeof(path), "/api/v1/conversations/%lld/messages", (long long)conv);
+    assert_int_equal(h_api(&env, "GET", path, NULL, &j), 200);
+    assert_int_equal(cJSON_GetArraySize(h_get(j, "data")), 3);
+    /* Newest first: video, share_post, image. */
+    assert_string_equal(h_str(j, "data.0.type"), "unsupported");
+    assert_non_null(strstr(h_str(j, "data.0.unsupported_note"), "open TikTok to see it"));
+    assert_string_equal(h_str(j, "data.1.type"), "share_post");
+    assert_string_equal(h_str(j, "data.1.share_url"), "https://www.tiktok.com/embed/v2/7");
+    assert_string_equal(h_str(j, "data.2.type"), "image");
+    assert_string_equal(h_str(j, "data.2.media_type"), "image/png");
+    snprintf(url, sizeof(url), "%s", h_str(j, "data.2.media_url"));
+    cJSON_Delete(j);
+
+    /* The image was fetched from TikTok and is served from ttdm's own disk. */
+    {
+        char full[512], auth[200];
+        const char *headers[] = {auth, NULL};
+        snprintf(full, sizeof(full), "%s%s", env.ttdm_url, url);
+        snprintf(auth, sizeof(auth), "Authorization: Bearer %s", env.api_key);
+        assert_int_equal(h_http("GET", full, headers, NULL, 0, NULL), 200);
+    }
+    h_env_stop(&env);
+    (void)state;
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_customer_to_agent_and_back),
         cmocka_unit_test(test_app_echo_counts),
+        cmocka_unit_test(test_inbound_types),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
