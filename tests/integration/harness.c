@@ -31,6 +31,42 @@ void h_sleep_ms(int ms)
         ;
 }
 
+/*
+ * Servers this harness started and has not stopped yet. A failed assertion jumps out of a
+ * test without reaching h_env_stop, so the next h_env_start and exit stop what is left.
+ */
+#define MAX_LIVE 16
+static pid_t live[MAX_LIVE];
+
+static void remember(pid_t pid)
+{
+    for (int i = 0; i < MAX_LIVE; i++) {
+        if (live[i] == 0) {
+            live[i] = pid;
+            return;
+        }
+    }
+}
+
+static void forget(pid_t pid)
+{
+    for (int i = 0; i < MAX_LIVE; i++)
+        if (live[i] == pid)
+            live[i] = 0;
+}
+
+static void stop_leftovers(void)
+{
+    for (int i = 0; i < MAX_LIVE; i++) {
+        if (live[i] > 0) {
+            int status;
+            kill(live[i], SIGKILL);
+            waitpid(live[i], &status, 0);
+            live[i] = 0;
+        }
+    }
+}
+
 static pid_t spawn(const char *const argv[], const char *log_path, int stdout_fd)
 {
     pid_t pid = fork();
@@ -98,6 +134,7 @@ static void stop_proc(struct h_proc *p)
     int status;
     if (p->pid <= 0)
         return;
+    forget(p->pid);
     kill(p->pid, SIGTERM);
     for (int i = 0; i < 250; i++) {
         if (waitpid(p->pid, &status, WNOHANG) == p->pid) {
@@ -257,6 +294,7 @@ static void start_ttdm(struct h_env *env, const char *const *extra)
     argv[n] = NULL;
     snprintf(env->ttdm.log_path, sizeof(env->ttdm.log_path), "%s/ttdm.log", env->dir);
     env->ttdm.pid = spawn(argv, env->ttdm.log_path, -1);
+    remember(env->ttdm.pid);
     env->ttdm.port = wait_listening(env->ttdm.log_path, env->ttdm.pid, 15000);
     if (env->ttdm.port < 0) {
         dump_log(env->ttdm.log_path);
@@ -286,6 +324,12 @@ void h_env_start(struct h_env *env, const char *username, const char *const *ext
     cJSON *j = NULL;
     long st;
 
+    static bool registered;
+    if (!registered) {
+        atexit(stop_leftovers);
+        registered = true;
+    }
+    stop_leftovers();
     memset(env, 0, sizeof(*env));
     snprintf(env->dir, sizeof(env->dir), "/tmp/ttdm-it-XXXXXX");
     if (!mkdtemp(env->dir))
@@ -298,6 +342,7 @@ void h_env_start(struct h_env *env, const char *username, const char *const *ext
                               /* tokens outlive the 60-hour stories the tests replay */
                               "--access_token_ttl_s=31536000", NULL};
         env->sim.pid = spawn(argv, env->sim.log_path, -1);
+        remember(env->sim.pid);
     }
     env->sim.port = wait_listening(env->sim.log_path, env->sim.pid, 15000);
     if (env->sim.port < 0) {
