@@ -56,6 +56,21 @@ enum ttdm_err ttdm_app_ingest_webhook(struct ttdm_app *app, const char *signatur
                                       const char *body, size_t body_len,
                                       struct ttdm_err_detail *detail);
 
+/* Completion of an asynchronous ingest: rc as for ttdm_app_ingest_webhook. */
+typedef void (*ttdm_app_ingest_done_fn)(void *ud, enum ttdm_err rc);
+
+/*
+ * The same, without holding the calling thread while the event is committed: when the event
+ * only needs a durable write, returns TTDM_OK with *pending set, and done(ud, rc) runs later
+ * (on the store's writer thread; it must be quick) once the commit is durable. Otherwise
+ * (errors, images to fetch, read receipts) it works synchronously and *pending is false.
+ * `body` need not outlive the call.
+ */
+enum ttdm_err ttdm_app_ingest_webhook_async(struct ttdm_app *app, const char *signature_header,
+                                            const char *body, size_t body_len,
+                                            struct ttdm_err_detail *detail,
+                                            ttdm_app_ingest_done_fn done, void *ud, bool *pending);
+
 /* ---- Outbound ------------------------------------------------------------------------- */
 
 struct ttdm_send_input {

@@ -5,6 +5,7 @@
 #include "app/internal.h"
 #include "tiktok/client.h"
 #include "tiktok/webhook.h"
+#include "util/alloc.h"
 #include "util/clock.h"
 #include "util/log.h"
 #include "util/str.h"
@@ -54,6 +55,40 @@ static enum ttdm_err fetch_image(struct ttdm_app *app, const struct ttdm_channel
     return rc;
 }
 
+/* The store's view of a message event for one channel; strings borrow from `ev`. */
+static void build_inbound(const struct ttdm_channel *ch, const struct ttdm_webhook_event *ev,
+                          struct ttdm_inbound *in)
+{
+    bool from_customer = ev->kind == TTDM_WEBHOOK_RECEIVE_MSG;
+    bool our_api_echo = !from_customer && strcmp(ev->source, "API") == 0;
+
+    memset(in, 0, sizeof(*in));
+    in->channel_id = ch->id;
+    ttdm_strlcpy(in->tiktok_conversation_id, ev->conversation_id,
+                 sizeof(in->tiktok_conversation_id));
+    ttdm_strlcpy(in->tiktok_message_id, ev->message_id, sizeof(in->tiktok_message_id));
+    in->direction = from_customer ? TTDM_DIR_CUSTOMER : TTDM_DIR_BUSINESS;
+    in->source = from_customer ? TTDM_SOURCE_CUSTOMER
+                               : (our_api_echo ? TTDM_SOURCE_AGENT : TTDM_SOURCE_TIKTOK_APP);
+    in->type = ttdm_webhook_msg_type(ev->type);
+    in->text = ev->text;
+    in->text_len = ev->text_len;
+    in->share_url = ev->embed_url[0] ? ev->embed_url : NULL;
+    in->raw_type = ev->type;
+    ttdm_strlcpy(in->customer_user_id, ev->unique_identifier, sizeof(in->customer_user_id));
+    ttdm_strlcpy(in->customer_username, from_customer ? ev->from : ev->to,
+                 sizeof(in->customer_username));
+    ttdm_strlcpy(in->customer_region, ev->customer_region, sizeof(in->customer_region));
+    in->timestamp_ms = ev->timestamp_ms;
+    in->received_at = ttdm_clock_now_ms();
+}
+
+/* Images are fetched from TikTok before storing, except our own sends (already on disk). */
+static bool needs_fetch(const struct ttdm_webhook_event *ev, const struct ttdm_inbound *in)
+{
+    return in->type == TTDM_MSG_IMAGE && in->source != TTDM_SOURCE_AGENT && ev->media_id[0];
+}
+
 static enum ttdm_err ingest_message(struct ttdm_app *app, const struct ttdm_channel *ch,
                                     const struct ttdm_webhook_event *ev,
                                     struct ttdm_err_detail *detail)
@@ -62,36 +97,10 @@ static enum ttdm_err ingest_message(struct ttdm_app *app, const struct ttdm_chan
     struct ttdm_inbound_result out;
     char path[TTDM_PATH_MAX] = "", mime[64] = "";
     int64_t size = 0;
-    bool from_customer = ev->kind == TTDM_WEBHOOK_RECEIVE_MSG;
-    bool our_api_echo = !from_customer && strcmp(ev->source, "API") == 0;
     enum ttdm_err rc;
 
-    memset(&in, 0, sizeof(in));
-    in.channel_id = ch->id;
-    ttdm_strlcpy(in.tiktok_conversation_id, ev->conversation_id, sizeof(in.tiktok_conversation_id));
-    ttdm_strlcpy(in.tiktok_message_id, ev->message_id, sizeof(in.tiktok_message_id));
-    in.direction = from_customer ? TTDM_DIR_CUSTOMER : TTDM_DIR_BUSINESS;
-    in.source = from_customer ? TTDM_SOURCE_CUSTOMER
-                              : (our_api_echo ? TTDM_SOURCE_AGENT : TTDM_SOURCE_TIKTOK_APP);
-    in.type = ttdm_webhook_msg_type(ev->type);
-    in.text = ev->text;
-    in.text_len = ev->text_len;
-    in.share_url = ev->embed_url[0] ? ev->embed_url : NULL;
-    in.raw_type = ev->type;
-    ttdm_strlcpy(in.customer_user_id, ev->unique_identifier, sizeof(in.customer_user_id));
-    ttdm_strlcpy(in.customer_username, from_customer ? ev->from : ev->to,
-                 sizeof(in.customer_username));
-    ttdm_strlcpy(in.customer_region, ev->customer_region, sizeof(in.customer_region));
-    in.timestamp_ms = ev->timestamp_ms;
-    in.received_at = ttdm_clock_now_ms();
-
-    if (in.type == TTDM_MSG_TEXT && !ev->text) {
-        snprintf(detail->message, sizeof(detail->message),
-                 "content.text.body is missing for a message of type text.");
-        return TTDM_ERR_BAD_REQUEST;
-    }
-    /* Our own API images are on disk already; everything else is fetched from TikTok. */
-    if (in.type == TTDM_MSG_IMAGE && !our_api_echo && ev->media_id[0]) {
+    build_inbound(ch, ev, &in);
+    if (needs_fetch(ev, &in)) {
         rc = fetch_image(app, ch, ev, path, sizeof(path), mime, sizeof(mime), &size, detail);
         if (rc)
             return rc;
@@ -110,15 +119,33 @@ static enum ttdm_err ingest_message(struct ttdm_app *app, const struct ttdm_chan
     return TTDM_OK;
 }
 
-enum ttdm_err ttdm_app_ingest_webhook(struct ttdm_app *app, const char *signature_header,
-                                      const char *body, size_t body_len,
-                                      struct ttdm_err_detail *detail)
-{
+/* An event waiting for its commit; freed when the store reports it durable. */
+struct pending_ingest {
     struct ttdm_webhook_event ev;
+    struct ttdm_inbound in;
+    ttdm_app_ingest_done_fn done;
+    void *ud;
+};
+
+static void on_stored(void *ud, enum ttdm_err rc, const struct ttdm_inbound_result *res)
+{
+    struct pending_ingest *p = ud;
+    p->done(p->ud, rc);
+    ttdm_webhook_event_cleanup(&p->ev);
+    ttdm_free(p);
+}
+
+enum ttdm_err ttdm_app_ingest_webhook_async(struct ttdm_app *app, const char *signature_header,
+                                            const char *body, size_t body_len,
+                                            struct ttdm_err_detail *detail,
+                                            ttdm_app_ingest_done_fn done, void *ud, bool *pending)
+{
+    struct pending_ingest *p = ttdm_calloc(1, sizeof(*p));
     struct ttdm_channel channels[MAX_CHANNELS_PER_ACCOUNT];
     size_t n = 0;
     enum ttdm_err rc;
 
+    *pending = false;
     memset(detail, 0, sizeof(*detail));
     rc = ttdm_webhook_verify(signature_header, body, body_len, app->cfg.tiktok_app_secret,
                              strlen(app->cfg.tiktok_app_secret), ttdm_clock_now_ms() / 1000,
@@ -130,34 +157,64 @@ enum ttdm_err ttdm_app_ingest_webhook(struct ttdm_app *app, const char *signatur
                        "refused and nothing was stored."
                      : "The TikTok-Signature header is missing or does not match the body; the "
                        "webhook was refused and nothing was stored.");
+        ttdm_free(p);
         return rc;
     }
-    rc = ttdm_webhook_parse(body, body_len, &ev, detail->message, sizeof(detail->message));
+    rc = ttdm_webhook_parse(body, body_len, &p->ev, detail->message, sizeof(detail->message));
     if (rc)
         goto done;
-    if (ev.kind == TTDM_WEBHOOK_OTHER) {
-        LOG_DEBUG("inbound", "ignoring event %s", ev.event);
+    if (p->ev.kind == TTDM_WEBHOOK_OTHER) {
+        LOG_DEBUG("inbound", "ignoring event %s", p->ev.event);
         goto done;
     }
-    rc = ttdm_store_channels_by_business(app->store, ev.business_id, channels,
+    rc = ttdm_store_channels_by_business(app->store, p->ev.business_id, channels,
                                          MAX_CHANNELS_PER_ACCOUNT, &n);
     if (rc)
         goto done;
     if (n == 0) {
         /* Not ours (any more): answering 200 stops TikTok from retrying for 72 hours. */
-        LOG_INFO("inbound", "event %s for an account that is not connected; ignored", ev.event);
+        LOG_INFO("inbound", "event %s for an account that is not connected; ignored", p->ev.event);
         goto done;
     }
+    /*
+     * The hot path -- one channel, a message that needs nothing but a durable write -- is
+     * queued to the store and answered when its group commit is on disk, without holding a
+     * thread. Read receipts, images and accounts connected in several workspaces take the
+     * simple blocking path.
+     */
+    if (done && n == 1 && p->ev.kind != TTDM_WEBHOOK_MARK_READ) {
+        build_inbound(&channels[0], &p->ev, &p->in);
+        if (!needs_fetch(&p->ev, &p->in)) {
+            p->done = done;
+            p->ud = ud;
+            rc = ttdm_store_record_inbound_async(app->store, &p->in, on_stored, p);
+            if (rc == TTDM_OK) {
+                *pending = true;
+                return TTDM_OK;
+            }
+            goto done;
+        }
+    }
     for (size_t i = 0; i < n && rc == TTDM_OK; i++) {
-        if (ev.kind == TTDM_WEBHOOK_MARK_READ) {
+        if (p->ev.kind == TTDM_WEBHOOK_MARK_READ) {
             int marked = 0;
-            rc = ttdm_store_mark_read(app->store, channels[i].id, ev.conversation_id,
-                                      ev.last_read_timestamp_ms, &marked);
+            rc = ttdm_store_mark_read(app->store, channels[i].id, p->ev.conversation_id,
+                                      p->ev.last_read_timestamp_ms, &marked);
         } else {
-            rc = ingest_message(app, &channels[i], &ev, detail);
+            rc = ingest_message(app, &channels[i], &p->ev, detail);
         }
     }
 done:
-    ttdm_webhook_event_cleanup(&ev);
+    ttdm_webhook_event_cleanup(&p->ev);
+    ttdm_free(p);
     return rc;
+}
+
+enum ttdm_err ttdm_app_ingest_webhook(struct ttdm_app *app, const char *signature_header,
+                                      const char *body, size_t body_len,
+                                      struct ttdm_err_detail *detail)
+{
+    bool pending;
+    return ttdm_app_ingest_webhook_async(app, signature_header, body, body_len, detail, NULL, NULL,
+                                         &pending);
 }

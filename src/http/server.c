@@ -35,8 +35,8 @@ struct route_ctx {
 
 /* ---- error answers ----------------------------------------------------------------- */
 
-static void reply_err(struct route_ctx *c, enum ttdm_err err, const char *specific,
-                      const struct ttdm_err_detail *d)
+static void render_err(struct ttdm_http_response *resp, enum ttdm_err err, const char *specific,
+                       const struct ttdm_err_detail *d)
 {
     cJSON *extra = cJSON_CreateObject();
     int tiktok = ttdm_err_tiktok_code(err);
@@ -48,8 +48,14 @@ static void reply_err(struct route_ctx *c, enum ttdm_err err, const char *specif
         cJSON_AddItemToObject(extra, "reply_budget", ttdm_render_budget(&d->budget));
     if (!specific && d && d->message[0])
         specific = d->message;
-    ttdm_http_resp_error(c->resp, ttdm_err_http_status(err), ttdm_err_code(err),
+    ttdm_http_resp_error(resp, ttdm_err_http_status(err), ttdm_err_code(err),
                          specific ? specific : ttdm_err_message(err), extra);
+}
+
+static void reply_err(struct route_ctx *c, enum ttdm_err err, const char *specific,
+                      const struct ttdm_err_detail *d)
+{
+    render_err(c->resp, err, specific, d);
 }
 
 static void reply_bad_request(struct route_ctx *c, const char *fmt, ...)
@@ -163,25 +169,43 @@ static int authenticate(struct route_ctx *c)
 
 /* ---- handlers ------------------------------------------------------------------------ */
 
+/* Runs on the store's writer thread once the event is durable: answer and resume. */
+static void on_webhook_stored(void *ud, enum ttdm_err rc)
+{
+    struct ttdm_http_deferred *d = ud;
+    struct ttdm_http_response *resp = ttdm_http_deferred_response(d);
+    if (rc)
+        render_err(resp, rc, NULL, NULL);
+    else
+        ttdm_http_resp_bytes(resp, 200, "application/json", "{}", 2);
+    ttdm_http_finish(d);
+}
+
 static void on_webhook(struct route_ctx *c)
 {
     struct ttdm_err_detail d;
     const struct ttdm_config *cfg = ttdm_app_config(c->srv->app);
+    struct ttdm_http_deferred *deferred;
+    bool pending = false;
     enum ttdm_err rc;
 
-    memset(&d, 0, sizeof(d));
     if ((int64_t)c->req->body_len > cfg->max_webhook_bytes) {
         reply_err(c, TTDM_ERR_BODY_TOO_LARGE, "The webhook body is larger than max_webhook_bytes.",
                   NULL);
         return;
     }
-    rc = ttdm_app_ingest_webhook(c->srv->app, ttdm_http_header(c->req, "TikTok-Signature"),
-                                 c->req->body, c->req->body_len, &d);
-    if (rc) {
-        reply_err(c, rc, NULL, &d);
+    /* Deferred before the call: the commit may complete before the call returns. */
+    deferred = ttdm_http_defer(c->resp);
+    rc = ttdm_app_ingest_webhook_async(c->srv->app, ttdm_http_header(c->req, "TikTok-Signature"),
+                                       c->req->body, c->req->body_len, &d, on_webhook_stored,
+                                       deferred, &pending);
+    if (pending)
         return;
-    }
-    ttdm_http_resp_json(c->resp, 200, cJSON_CreateObject());
+    if (rc)
+        render_err(c->resp, rc, NULL, &d);
+    else
+        ttdm_http_resp_bytes(c->resp, 200, "application/json", "{}", 2);
+    ttdm_http_finish(deferred);
 }
 
 static void on_list_conversations(struct route_ctx *c)
@@ -506,87 +530,72 @@ static void method_not_allowed(struct route_ctx *c, const char *allowed)
     reply_err(c, TTDM_ERR_METHOD_NOT_ALLOWED, msg, NULL);
 }
 
+/* API routes: pattern segments ":" take a positive id (passed to the handler). */
+struct route {
+    const char *method;
+    const char *pattern;
+    void (*handler)(struct route_ctx *c, int64_t id);
+};
+
+static void route_list_conversations(struct route_ctx *c, int64_t id)
+{
+    on_list_conversations(c);
+}
+
+static void route_list_channels(struct route_ctx *c, int64_t id)
+{
+    on_list_channels(c);
+}
+
+static void route_sandbox_clock(struct route_ctx *c, int64_t id)
+{
+    on_sandbox_clock(c);
+}
+
+static const struct route api_routes[] = {
+    {"GET", "api/v1/conversations", route_list_conversations},
+    {"GET", "api/v1/conversations/:", on_get_conversation},
+    {"GET", "api/v1/conversations/:/messages", on_list_messages},
+    {"POST", "api/v1/conversations/:/messages", on_send},
+    {"GET", "api/v1/messages/:", on_get_message},
+    {"GET", "api/v1/messages/:/media", on_get_media},
+    {"GET", "api/v1/channels", route_list_channels},
+    {"GET", "api/v1/channels/:", on_get_channel},
+    {"POST", "api/v1/sandbox/clock", route_sandbox_clock},
+};
+
 static void dispatch_api(struct route_ctx *c)
 {
+    char allowed[64] = "";
+    const struct route *hit = NULL;
     int64_t id = 0;
 
-    if (match(c, "api/v1/conversations")) {
-        if (!is_method(c, "GET")) {
-            method_not_allowed(c, "GET");
-            return;
+    for (size_t i = 0; i < sizeof(api_routes) / sizeof(api_routes[0]); i++) {
+        const struct route *r = &api_routes[i];
+        if (!match(c, r->pattern))
+            continue;
+        if (is_method(c, r->method)) {
+            hit = r;
+            break;
         }
-        on_list_conversations(c);
+        {
+            size_t used = strlen(allowed);
+            snprintf(allowed + used, sizeof(allowed) - used, "%s%s", used ? ", " : "", r->method);
+        }
+    }
+    if (!hit) {
+        if (allowed[0])
+            method_not_allowed(c, allowed);
+        else
+            not_found(c);
         return;
     }
-    if (match(c, "api/v1/conversations/:") || match(c, "api/v1/conversations/:/messages") ||
-        match(c, "api/v1/messages/:") || match(c, "api/v1/messages/:/media") ||
-        match(c, "api/v1/channels/:")) {
-        if (seg_id(c, 3, &id)) {
-            reply_err(c, TTDM_ERR_NOT_FOUND, "Ids in the path are positive whole numbers.", NULL);
-            return;
-        }
-    }
-    if (match(c, "api/v1/conversations/:")) {
-        if (!is_method(c, "GET")) {
-            method_not_allowed(c, "GET");
-            return;
-        }
-        on_get_conversation(c, id);
+    /* The id, when the pattern has one, is the fourth segment: api/v1/<things>/<id>. */
+    if (strchr(hit->pattern, ':') && seg_id(c, 3, &id)) {
+        reply_err(c, TTDM_ERR_NOT_FOUND, "Ids in the path are positive whole numbers.", NULL);
         return;
     }
-    if (match(c, "api/v1/conversations/:/messages")) {
-        if (is_method(c, "GET")) {
-            on_list_messages(c, id);
-            return;
-        }
-        if (is_method(c, "POST")) {
-            on_send(c, id);
-            return;
-        }
-        method_not_allowed(c, "GET, POST");
-        return;
-    }
-    if (match(c, "api/v1/messages/:")) {
-        if (!is_method(c, "GET")) {
-            method_not_allowed(c, "GET");
-            return;
-        }
-        on_get_message(c, id);
-        return;
-    }
-    if (match(c, "api/v1/messages/:/media")) {
-        if (!is_method(c, "GET")) {
-            method_not_allowed(c, "GET");
-            return;
-        }
-        on_get_media(c, id);
-        return;
-    }
-    if (match(c, "api/v1/channels")) {
-        if (!is_method(c, "GET")) {
-            method_not_allowed(c, "GET");
-            return;
-        }
-        on_list_channels(c);
-        return;
-    }
-    if (match(c, "api/v1/channels/:")) {
-        if (!is_method(c, "GET")) {
-            method_not_allowed(c, "GET");
-            return;
-        }
-        on_get_channel(c, id);
-        return;
-    }
-    if (match(c, "api/v1/sandbox/clock")) {
-        if (!is_method(c, "POST")) {
-            method_not_allowed(c, "POST");
-            return;
-        }
-        on_sandbox_clock(c);
-        return;
-    }
-    not_found(c);
+    hit->handler(c, id);
 }
 
 static void on_request(void *ud, const struct ttdm_http_request *req,

@@ -22,11 +22,15 @@ enum req_state {
 };
 
 struct req_ctx {
+    struct ttdm_http_response resp; /* first: a deferred handle is the response's address */
     struct ttdm_http_request req;
-    struct ttdm_http_response resp;
     struct ttdm_buf body;
     bool too_big;
     bool suspended; /* counted in ttdm_httpd.suspended */
+    bool deferred;  /* the handler called ttdm_http_defer */
+    /* With a deferred answer, both the worker's return and ttdm_http_finish must happen
+     * before the connection is resumed (either may come first); the last one resumes. */
+    atomic_int pending;
     enum req_state state;
     struct req_ctx *next; /* worker queue link */
 };
@@ -186,9 +190,36 @@ static void *worker_main(void *arg)
         pthread_mutex_unlock(&h->lock);
 
         h->handler(h->ud, &ctx->req, &ctx->resp);
+        if (ctx->deferred) {
+            if (atomic_fetch_sub(&ctx->pending, 1) == 1)
+                MHD_resume_connection(ctx->req.conn);
+            continue;
+        }
         ctx->state = REQ_DONE;
         MHD_resume_connection(ctx->req.conn);
     }
+}
+
+struct ttdm_http_deferred *ttdm_http_defer(struct ttdm_http_response *resp)
+{
+    struct req_ctx *ctx = (struct req_ctx *)(void *)resp;
+    ctx->deferred = true;
+    atomic_store(&ctx->pending, 2);
+    return (struct ttdm_http_deferred *)(void *)ctx;
+}
+
+struct ttdm_http_response *ttdm_http_deferred_response(struct ttdm_http_deferred *d)
+{
+    return &((struct req_ctx *)(void *)d)->resp;
+}
+
+void ttdm_http_finish(struct ttdm_http_deferred *d)
+{
+    struct req_ctx *ctx = (struct req_ctx *)(void *)d;
+    struct MHD_Connection *conn = ctx->req.conn;
+    ctx->state = REQ_DONE;
+    if (atomic_fetch_sub(&ctx->pending, 1) == 1)
+        MHD_resume_connection(conn);
 }
 
 static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const char *url,

@@ -73,6 +73,18 @@ const char *ttdm_http_header(const struct ttdm_http_request *req, const char *na
 const char *ttdm_http_query(const struct ttdm_http_request *req, const char *name);
 const char *ttdm_http_cookie(const struct ttdm_http_request *req, const char *name);
 
+/*
+ * Deferred answers: a handler running on a worker may call ttdm_http_defer() and return
+ * at once; the connection stays suspended until ttdm_http_finish() is called, from any
+ * thread, after the response was filled. Exactly one finish per defer. Not for inline
+ * routes. The handle stays valid until finish.
+ */
+struct ttdm_http_deferred;
+struct ttdm_http_deferred *ttdm_http_defer(struct ttdm_http_response *resp);
+void ttdm_http_finish(struct ttdm_http_deferred *d);
+/* The response a deferred handle fills. */
+struct ttdm_http_response *ttdm_http_deferred_response(struct ttdm_http_deferred *d);
+
 /* Response helpers. */
 void ttdm_http_resp_header(struct ttdm_http_response *resp, const char *name, const char *value);
 /* Takes ownership of `json` (deletes it). */
