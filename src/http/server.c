@@ -8,6 +8,7 @@
 
 #include "app/app.h"
 #include "http/render.h"
+#include "http/static.h"
 #include "util/alloc.h"
 #include "util/httpd.h"
 #include "util/json.h"
@@ -628,6 +629,8 @@ static void on_request(void *ud, const struct ttdm_http_request *req,
             dispatch_api(&c);
         return;
     }
+    if (ttdm_static_serve(req, resp))
+        return;
     not_found(&c);
 }
 
