@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "util/alloc.h"
@@ -35,6 +36,20 @@ struct req_ctx {
     struct req_ctx *next; /* worker queue link */
 };
 
+struct ttdm_http_stream {
+    struct ttdm_httpd *h;
+    struct MHD_Connection *conn;
+    ttdm_http_pull_fn pull;
+    ttdm_http_stream_free_fn on_free;
+    void *ud;
+    pthread_mutex_t lock; /* guards parked, woken, heartbeat */
+    bool parked;          /* suspended until woken */
+    bool woken;           /* a wake arrived while not parked */
+    bool heartbeat;
+    bool closing;                         /* the server stops: end the stream */
+    struct ttdm_http_stream *prev, *next; /* h->streams list, under h->lock */
+};
+
 struct ttdm_httpd {
     struct MHD_Daemon *daemon;
     struct ttdm_httpd_config cfg;
@@ -50,6 +65,11 @@ struct ttdm_httpd {
     atomic_int suspended;
     pthread_t *workers;
     unsigned n_workers;
+    struct ttdm_http_stream *streams; /* live streams, under lock */
+    unsigned n_streams;
+    pthread_t heartbeat_thread;
+    pthread_cond_t heartbeat_cond;
+    bool heartbeat_started;
 };
 
 void ttdm_httpd_config_default(struct ttdm_httpd_config *cfg)
@@ -62,6 +82,7 @@ void ttdm_httpd_config_default(struct ttdm_httpd_config *cfg)
     cfg->connection_limit = 1024;
     cfg->timeout_s = 60;
     cfg->max_header_bytes = 32 * 1024;
+    cfg->heartbeat_s = 15;
 }
 
 static void resp_init(struct ttdm_http_response *resp)
@@ -75,6 +96,12 @@ static void resp_init(struct ttdm_http_response *resp)
 
 static void resp_cleanup(struct ttdm_http_response *resp)
 {
+    if (resp->stream) { /* made but never sent (the connection failed first) */
+        resp->stream->on_free(resp->stream->ud);
+        pthread_mutex_destroy(&resp->stream->lock);
+        ttdm_free(resp->stream);
+        resp->stream = NULL;
+    }
     ttdm_buf_cleanup(&resp->body);
     for (int i = 0; i < resp->n_headers; i++) {
         ttdm_free(resp->header_names[i]);
@@ -149,14 +176,166 @@ const char *ttdm_http_cookie(const struct ttdm_http_request *req, const char *na
     return MHD_lookup_connection_value(req->conn, MHD_COOKIE_KIND, name);
 }
 
-static enum MHD_Result queue_response(struct MHD_Connection *conn, struct req_ctx *ctx)
+struct ttdm_http_stream *ttdm_http_resp_stream(struct ttdm_http_response *resp,
+                                               const char *content_type, ttdm_http_pull_fn pull,
+                                               ttdm_http_stream_free_fn on_free, void *ud)
+{
+    struct ttdm_http_stream *st = ttdm_calloc(1, sizeof(*st));
+    st->pull = pull;
+    st->on_free = on_free;
+    st->ud = ud;
+    pthread_mutex_init(&st->lock, NULL);
+    resp->status = 200;
+    resp->content_type = content_type;
+    resp->stream = st;
+    return st;
+}
+
+/* Resumes a parked stream; called with st->lock held. */
+static void unpark(struct ttdm_http_stream *st)
+{
+    if (st->parked) {
+        st->parked = false;
+        MHD_resume_connection(st->conn);
+    } else {
+        st->woken = true;
+    }
+}
+
+void ttdm_http_stream_wake(struct ttdm_http_stream *st)
+{
+    pthread_mutex_lock(&st->lock);
+    unpark(st);
+    pthread_mutex_unlock(&st->lock);
+}
+
+static ssize_t on_stream_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    struct ttdm_http_stream *st = cls;
+    bool heartbeat;
+    long n;
+
+    pthread_mutex_lock(&st->lock);
+    if (st->closing) {
+        pthread_mutex_unlock(&st->lock);
+        return MHD_CONTENT_READER_END_OF_STREAM;
+    }
+    heartbeat = st->heartbeat;
+    st->heartbeat = false;
+    st->woken = false;
+    pthread_mutex_unlock(&st->lock);
+
+    /* pull runs unlocked: publishers hold their own lock while they wake us. */
+    n = st->pull(st->ud, buf, max, heartbeat);
+    if (n < 0)
+        return MHD_CONTENT_READER_END_OF_STREAM;
+    if (n == 0) {
+        pthread_mutex_lock(&st->lock);
+        /* A wake that came during pull set `woken`: then return 0 and be called again
+         * at once; otherwise park without spinning until a publisher or the heartbeat. */
+        if (!st->woken && !st->closing) {
+            st->parked = true;
+            MHD_suspend_connection(st->conn);
+        }
+        pthread_mutex_unlock(&st->lock);
+    }
+    return (ssize_t)n;
+}
+
+static void on_stream_free(void *cls)
+{
+    struct ttdm_http_stream *st = cls;
+    struct ttdm_httpd *h = st->h;
+
+    st->on_free(st->ud);
+    pthread_mutex_lock(&h->lock);
+    if (st->prev)
+        st->prev->next = st->next;
+    else
+        h->streams = st->next;
+    if (st->next)
+        st->next->prev = st->prev;
+    h->n_streams--;
+    pthread_mutex_unlock(&h->lock);
+    pthread_mutex_destroy(&st->lock);
+    ttdm_free(st);
+}
+
+/* Wakes every stream: for a heartbeat, or for the end when the server stops. */
+static void wake_streams(struct ttdm_httpd *h, bool closing)
+{
+    for (struct ttdm_http_stream *st = h->streams; st; st = st->next) {
+        pthread_mutex_lock(&st->lock);
+        if (closing)
+            st->closing = true;
+        else
+            st->heartbeat = true;
+        unpark(st);
+        pthread_mutex_unlock(&st->lock);
+    }
+}
+
+static void *heartbeat_main(void *arg)
+{
+    struct ttdm_httpd *h = arg;
+    pthread_mutex_lock(&h->lock);
+    while (!h->stopping) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_sec += h->cfg.heartbeat_s ? h->cfg.heartbeat_s : 15;
+        pthread_cond_timedwait(&h->heartbeat_cond, &h->lock, &ts);
+        wake_streams(h, h->stopping);
+    }
+    pthread_mutex_unlock(&h->lock);
+    return NULL;
+}
+
+static enum MHD_Result queue_stream(struct ttdm_httpd *h, struct MHD_Connection *conn,
+                                    struct req_ctx *ctx)
+{
+    struct ttdm_http_response *r = &ctx->resp;
+    struct ttdm_http_stream *st = r->stream;
+    struct MHD_Response *mr;
+    enum MHD_Result ok;
+
+    st->h = h;
+    st->conn = conn;
+    r->stream = NULL; /* owned by the MHD response from now on */
+    pthread_mutex_lock(&h->lock);
+    st->next = h->streams;
+    if (h->streams)
+        h->streams->prev = st;
+    h->streams = st;
+    h->n_streams++;
+    pthread_mutex_unlock(&h->lock);
+    mr = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4096, on_stream_read, st,
+                                           on_stream_free);
+    if (!mr) {
+        on_stream_free(st);
+        return MHD_NO;
+    }
+    MHD_add_response_header(mr, MHD_HTTP_HEADER_CONTENT_TYPE, r->content_type);
+    MHD_add_response_header(mr, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    for (int i = 0; i < r->n_headers; i++)
+        MHD_add_response_header(mr, r->header_names[i], r->header_values[i]);
+    ok = MHD_queue_response(conn, (unsigned)r->status, mr);
+    MHD_destroy_response(mr);
+    return ok;
+}
+
+static enum MHD_Result queue_response(struct ttdm_httpd *h, struct MHD_Connection *conn,
+                                      struct req_ctx *ctx)
 {
     struct ttdm_http_response *r = &ctx->resp;
     size_t len = 0;
-    char *data = ttdm_buf_take(&r->body, &len);
-    struct MHD_Response *mr = MHD_create_response_from_buffer(len, data, MHD_RESPMEM_MUST_FREE);
+    char *data;
+    struct MHD_Response *mr;
     enum MHD_Result ok;
 
+    if (r->stream)
+        return queue_stream(h, conn, ctx);
+    data = ttdm_buf_take(&r->body, &len);
+    mr = MHD_create_response_from_buffer(len, data, MHD_RESPMEM_MUST_FREE);
     if (!mr) {
         ttdm_free(data);
         return MHD_NO;
@@ -264,14 +443,14 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
                      h->cfg.max_body);
             ttdm_http_resp_error(&ctx->resp, 413, "body_too_large", msg, NULL);
             ctx->state = REQ_DONE;
-            return queue_response(conn, ctx);
+            return queue_response(h, conn, ctx);
         }
         ctx->req.body = ttdm_buf_str(&ctx->body);
         ctx->req.body_len = ctx->body.len;
         if (h->is_inline && h->is_inline(h->ud, method, url)) {
             h->handler(h->ud, &ctx->req, &ctx->resp);
             ctx->state = REQ_DONE;
-            return queue_response(conn, ctx);
+            return queue_response(h, conn, ctx);
         }
         ctx->state = REQ_QUEUED;
         ctx->suspended = true;
@@ -294,7 +473,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
             ctx->suspended = false;
             atomic_fetch_sub(&h->suspended, 1);
         }
-        return queue_response(conn, ctx);
+        return queue_response(h, conn, ctx);
     }
     return MHD_YES;
 }
@@ -337,6 +516,7 @@ struct ttdm_httpd *ttdm_httpd_start(const struct ttdm_httpd_config *cfg,
     h->ud = ud;
     pthread_mutex_init(&h->lock, NULL);
     pthread_cond_init(&h->cond, NULL);
+    pthread_cond_init(&h->heartbeat_cond, NULL);
 
     memset(&addr, 0, sizeof(addr));
     addr.sin_family = AF_INET;
@@ -365,6 +545,8 @@ struct ttdm_httpd *ttdm_httpd_start(const struct ttdm_httpd_config *cfg,
                   (unsigned)cfg->port);
         goto fail;
     }
+    if (pthread_create(&h->heartbeat_thread, NULL, heartbeat_main, h) == 0)
+        h->heartbeat_started = true;
     return h;
 
 fail:
@@ -388,9 +570,25 @@ void ttdm_httpd_stop(struct ttdm_httpd *h)
     pthread_mutex_lock(&h->lock);
     h->stopping = true;
     pthread_cond_broadcast(&h->cond);
+    pthread_cond_broadcast(&h->heartbeat_cond);
     pthread_mutex_unlock(&h->lock);
     for (unsigned i = 0; h->workers && i < h->n_workers; i++)
         pthread_join(h->workers[i], NULL);
+    if (h->heartbeat_started)
+        pthread_join(h->heartbeat_thread, NULL);
+    pthread_mutex_lock(&h->lock);
+    wake_streams(h, true);
+    pthread_mutex_unlock(&h->lock);
+    /* Ended streams are closed by the event thread shortly; wait for it. */
+    for (int i = 0; i < 500; i++) {
+        unsigned n;
+        pthread_mutex_lock(&h->lock);
+        n = h->n_streams;
+        pthread_mutex_unlock(&h->lock);
+        if (n == 0)
+            break;
+        usleep(10000);
+    }
     /* Resumed connections are taken back by the event thread shortly; wait for it. */
     for (int i = 0; i < 500 && atomic_load(&h->suspended) > 0; i++)
         usleep(10000);
@@ -399,5 +597,6 @@ void ttdm_httpd_stop(struct ttdm_httpd *h)
     ttdm_free(h->workers);
     pthread_mutex_destroy(&h->lock);
     pthread_cond_destroy(&h->cond);
+    pthread_cond_destroy(&h->heartbeat_cond);
     ttdm_free(h);
 }

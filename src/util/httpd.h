@@ -31,9 +31,10 @@ struct ttdm_http_request {
 #define TTDM_HTTP_MAX_RESP_HEADERS 8
 
 struct ttdm_http_response {
-    int status;               /* 200 by default */
-    struct ttdm_buf body;     /* owned by the glue */
-    const char *content_type; /* static string; "application/json" by default */
+    int status;                      /* 200 by default */
+    struct ttdm_buf body;            /* owned by the glue */
+    const char *content_type;        /* static string; "application/json" by default */
+    struct ttdm_http_stream *stream; /* set by ttdm_http_resp_stream */
     int n_headers;
     char *header_names[TTDM_HTTP_MAX_RESP_HEADERS];  /* owned copies */
     char *header_values[TTDM_HTTP_MAX_RESP_HEADERS]; /* owned copies */
@@ -54,6 +55,7 @@ struct ttdm_httpd_config {
     unsigned connection_limit;
     unsigned timeout_s;      /* idle connection timeout */
     size_t max_header_bytes; /* per-connection memory for the request line and headers */
+    unsigned heartbeat_s;    /* keep-alive interval of streams */
 };
 
 void ttdm_httpd_config_default(struct ttdm_httpd_config *cfg);
@@ -84,6 +86,24 @@ struct ttdm_http_deferred *ttdm_http_defer(struct ttdm_http_response *resp);
 void ttdm_http_finish(struct ttdm_http_deferred *d);
 /* The response a deferred handle fills. */
 struct ttdm_http_response *ttdm_http_deferred_response(struct ttdm_http_deferred *d);
+
+/*
+ * Streaming answers (Server-Sent Events). A handler turns its response into a stream; the
+ * event thread then calls pull() whenever it can send: pull returns the number of bytes it
+ * wrote into buf (at most max), 0 when it has nothing now (the connection is parked, using
+ * no CPU, until ttdm_http_stream_wake), or -1 to end the stream. wake() may be called from
+ * any thread, but never after on_free(ud) has returned: on_free runs once, on the event
+ * thread, when the connection ends, and must make sure nobody wakes the stream afterwards.
+ * Every heartbeat_s seconds each stream is woken with *heartbeat set, so that pull can
+ * write a keep-alive line and a vanished client is noticed.
+ */
+struct ttdm_http_stream;
+typedef long (*ttdm_http_pull_fn)(void *ud, char *buf, size_t max, bool heartbeat);
+typedef void (*ttdm_http_stream_free_fn)(void *ud);
+struct ttdm_http_stream *ttdm_http_resp_stream(struct ttdm_http_response *resp,
+                                               const char *content_type, ttdm_http_pull_fn pull,
+                                               ttdm_http_stream_free_fn on_free, void *ud);
+void ttdm_http_stream_wake(struct ttdm_http_stream *s);
 
 /* Response helpers. */
 void ttdm_http_resp_header(struct ttdm_http_response *resp, const char *name, const char *value);

@@ -1,0 +1,229 @@
+/* test_httpd.c -- the HTTP glue: limits, deferred answers, streams woken from other threads. */
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "util/httpc.h"
+#include "util/httpd.h"
+
+/* ---- a deferred answer finished by another thread ----------------------------------- */
+
+static void *finish_later(void *arg)
+{
+    struct ttdm_http_deferred *d = arg;
+    usleep(20000);
+    ttdm_http_resp_bytes(ttdm_http_deferred_response(d), 201, "text/plain", "later", 5);
+    ttdm_http_finish(d);
+    return NULL;
+}
+
+/* A stream that sends "tick N" each time it is woken, and ends after 3. */
+struct ticker {
+    pthread_mutex_t lock;
+    int produced, sent;
+    struct ttdm_http_stream *stream;
+    int freed;
+};
+static struct ticker ticker = {PTHREAD_MUTEX_INITIALIZER, 0, 0, NULL, 0};
+
+static long on_pull(void *ud, char *buf, size_t max, bool heartbeat)
+{
+    struct ticker *t = ud;
+    long n = 0;
+    pthread_mutex_lock(&t->lock);
+    if (t->sent == 3)
+        n = -1;
+    else if (t->sent < t->produced)
+        n = snprintf(buf, max, "tick %d\n", ++t->sent);
+    pthread_mutex_unlock(&t->lock);
+    return n;
+}
+
+static void on_stream_gone(void *ud)
+{
+    struct ticker *t = ud;
+    pthread_mutex_lock(&t->lock);
+    t->stream = NULL;
+    t->freed++;
+    pthread_mutex_unlock(&t->lock);
+}
+
+static void *produce(void *arg)
+{
+    struct ticker *t = arg;
+    for (int i = 0; i < 3; i++) {
+        usleep(30000);
+        pthread_mutex_lock(&t->lock);
+        t->produced++;
+        if (t->stream)
+            ttdm_http_stream_wake(t->stream);
+        pthread_mutex_unlock(&t->lock);
+    }
+    return NULL;
+}
+
+static pthread_t producer;
+
+/* A stream that says hello once and then waits forever for news that never comes. */
+static int endless_sent, endless_freed;
+
+static long on_pull_endless(void *ud, char *buf, size_t max, bool heartbeat)
+{
+    if (endless_sent)
+        return 0;
+    endless_sent = 1;
+    return snprintf(buf, max, "hello\n");
+}
+
+static void on_endless_gone(void *ud)
+{
+    endless_freed++;
+}
+
+static void on_request(void *ud, const struct ttdm_http_request *req,
+                       struct ttdm_http_response *resp)
+{
+    if (strcmp(req->path, "/deferred") == 0) {
+        pthread_t t;
+        struct ttdm_http_deferred *d = ttdm_http_defer(resp);
+        pthread_create(&t, NULL, finish_later, d);
+        pthread_detach(t);
+        return;
+    }
+    if (strcmp(req->path, "/stream") == 0) {
+        pthread_mutex_lock(&ticker.lock);
+        ticker.stream =
+            ttdm_http_resp_stream(resp, "text/event-stream", on_pull, on_stream_gone, &ticker);
+        pthread_mutex_unlock(&ticker.lock);
+        pthread_create(&producer, NULL, produce, &ticker);
+        return;
+    }
+    if (strcmp(req->path, "/endless") == 0) {
+        ttdm_http_resp_stream(resp, "text/event-stream", on_pull_endless, on_endless_gone, NULL);
+        return;
+    }
+    ttdm_http_resp_bytes(resp, 200, "text/plain", req->body, req->body_len);
+}
+
+static struct ttdm_httpd *start(void)
+{
+    struct ttdm_httpd_config cfg;
+    struct ttdm_httpd *h;
+    ttdm_httpd_config_default(&cfg);
+    cfg.max_body = 1024;
+    cfg.workers = 2;
+    h = ttdm_httpd_start(&cfg, on_request, NULL, NULL);
+    assert_non_null(h);
+    return h;
+}
+
+static long get(struct ttdm_httpd *h, const char *method, const char *path, const char *body,
+                size_t body_len, char *out, size_t out_size)
+{
+    struct ttdm_httpc *c = ttdm_httpc_new();
+    struct ttdm_httpc_req req = {0};
+    struct ttdm_httpc_resp resp;
+    char url[128];
+    long status;
+
+    snprintf(url, sizeof(url), "http://127.0.0.1:%u%s", (unsigned)ttdm_httpd_port(h), path);
+    req.method = method;
+    req.url = url;
+    req.body = body;
+    req.body_len = body_len;
+    req.timeout_ms = 5000;
+    ttdm_httpc_do(c, &req, &resp);
+    status = resp.status;
+    snprintf(out, out_size, "%s", ttdm_buf_str(&resp.body));
+    ttdm_httpc_resp_cleanup(&resp);
+    ttdm_httpc_free(c);
+    return status;
+}
+
+static void test_body_limit_and_echo(void **state)
+{
+    struct ttdm_httpd *h = start();
+    char out[4096], big[2048];
+    assert_int_equal(get(h, "POST", "/echo", "hello", 5, out, sizeof(out)), 200);
+    assert_string_equal(out, "hello");
+    memset(big, 'a', sizeof(big));
+    assert_int_equal(get(h, "POST", "/echo", big, sizeof(big), out, sizeof(out)), 413);
+    assert_non_null(strstr(out, "body_too_large"));
+    /* The connection logic still works after a refusal. */
+    assert_int_equal(get(h, "POST", "/echo", "again", 5, out, sizeof(out)), 200);
+    ttdm_httpd_stop(h);
+    (void)state;
+}
+
+static void test_deferred_answer(void **state)
+{
+    struct ttdm_httpd *h = start();
+    char out[256];
+    assert_int_equal(get(h, "GET", "/deferred", NULL, 0, out, sizeof(out)), 201);
+    assert_string_equal(out, "later");
+    ttdm_httpd_stop(h);
+    (void)state;
+}
+
+static void test_stream_woken_from_another_thread(void **state)
+{
+    struct ttdm_httpd *h = start();
+    char out[256];
+    assert_int_equal(get(h, "GET", "/stream", NULL, 0, out, sizeof(out)), 200);
+    assert_string_equal(out, "tick 1\ntick 2\ntick 3\n");
+    pthread_join(producer, NULL);
+    ttdm_httpd_stop(h);
+    assert_int_equal(ticker.freed, 1);
+    (void)state;
+}
+
+struct client_call {
+    struct ttdm_httpd *h;
+    long status;
+    char out[256];
+};
+
+static void *call_endless(void *arg)
+{
+    struct client_call *cc = arg;
+    cc->status = get(cc->h, "GET", "/endless", NULL, 0, cc->out, sizeof(cc->out));
+    return NULL;
+}
+
+static void test_stop_ends_parked_streams(void **state)
+{
+    struct ttdm_httpd *h = start();
+    struct client_call cc = {h, 0, ""};
+    pthread_t t;
+    struct timespec t0, t1;
+
+    pthread_create(&t, NULL, call_endless, &cc);
+    usleep(200000); /* the stream has said hello and is parked */
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    ttdm_httpd_stop(h);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    pthread_join(t, NULL);
+    assert_true(t1.tv_sec - t0.tv_sec < 3);
+    assert_int_equal(endless_freed, 1);
+    assert_string_equal(cc.out, "hello\n");
+    (void)state;
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_body_limit_and_echo),
+        cmocka_unit_test(test_deferred_answer),
+        cmocka_unit_test(test_stream_woken_from_another_thread),
+        cmocka_unit_test(test_stop_ends_parked_streams),
+    };
+    ttdm_httpc_global_init();
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
