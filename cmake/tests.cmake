@@ -25,3 +25,19 @@ foreach(src ${INTEGRATION_TESTS})
   add_test(NAME integration.${name} COMMAND ${name})
   set_tests_properties(integration.${name} PROPERTIES TIMEOUT 300 LABELS integration)
 endforeach()
+
+# The dashboard in a real browser (tests/browser/): Playwright drives Debian's Chromium
+# against the built ttdm and ttdm-sim. Registered when node is installed; the sanitizer build
+# skips it (it would run the same browser story again, slower, against code that the
+# integration suites already cover under ASan), unless TTDM_BROWSER_TESTS is ON.
+find_program(TTDM_NODE node)
+if(TTDM_SANITIZE)
+  option(TTDM_BROWSER_TESTS "Run the browser suite in this build" OFF)
+else()
+  option(TTDM_BROWSER_TESTS "Run the browser suite in this build" ON)
+endif()
+if(TTDM_NODE AND TTDM_BROWSER_TESTS)
+  add_test(NAME browser.dashboard COMMAND bash ${CMAKE_SOURCE_DIR}/tests/browser/run.sh)
+  set_tests_properties(browser.dashboard PROPERTIES TIMEOUT 600 LABELS browser
+    ENVIRONMENT "TTDM_BIN=$<TARGET_FILE:ttdm>;TTDM_SIM_BIN=$<TARGET_FILE:ttdm-sim>;TTDM_TEST_OUTPUT=${CMAKE_BINARY_DIR}/test-output")
+endif()

@@ -50,7 +50,10 @@ fi
 key=$(cat "$data/demo-api-key")
 "$build/ttdm" channel create --business-id "$business_id" --access-token "$token" "${common[@]}"
 
-"$build/ttdm" serve --port="$port" --sandbox=true "${common[@]}" >"$data/ttdm.log" 2>&1 &
+# The first start creates this admin (sign in with POST /api/v1/auth/login).
+admin_password=${TTDM_DEMO_ADMIN_PASSWORD:-demo-admin-password}
+"$build/ttdm" serve --port="$port" --sandbox=true --admin_password="$admin_password" \
+  "${common[@]}" >"$data/ttdm.log" 2>&1 &
 pids+=($!)
 wait_for "$url/healthz"
 curl -fs -X POST "$sim_url/open_api/v1.3/business/webhook/update/" -H 'Content-Type: application/json' \
@@ -78,6 +81,7 @@ cat <<INFO
 
 ttdm demo is running.
   ttdm API        $url/api/v1/   (API key: $key)
+  sign-in         admin@localhost / $admin_password (first start of $data only)
   TikTok sandbox  $sim_url        (ttdm-sim control API under /sim/)
   logs            $data/ttdm.log, $data/ttdm-sim.log
 

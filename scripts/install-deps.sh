@@ -11,6 +11,16 @@ packages=(
 if [ "${TTDM_WITH_BENCH:-0}" = 1 ]; then
   packages+=(wrk)
 fi
+# The dashboard's browser tests: Debian's Chromium, driven by Playwright on Node.js. Node and
+# npm may come from another packaging of Node.js already on the machine: install Debian's
+# only when the commands are missing.
+packages+=(chromium)
+if ! command -v node >/dev/null 2>&1; then
+  packages+=(nodejs)
+fi
+if ! command -v npm >/dev/null 2>&1; then
+  packages+=(npm)
+fi
 
 missing=()
 for p in "${packages[@]}"; do

@@ -5,6 +5,8 @@
 #include <unistd.h>
 
 #include "app/app.h"
+#include "app/channels.h"
+#include "app/users.h"
 #include "http/server.h"
 #include "util/httpc.h"
 #include "util/log.h"
@@ -23,7 +25,11 @@ static void usage(void)
     printf("usage: ttdm [COMMAND] [--config FILE] [--SETTING=VALUE ...]\n\n"
            "commands:\n"
            "  serve                       run the server (default)\n"
-           "  apikey create [--name NAME] create an API key and print it once\n"
+           "  apikey create [--name NAME] [--role admin|agent] [--workspace ID]\n"
+           "                              create an API key and print it once\n"
+           "  workspace create --name NAME --admin-email EMAIL [--admin-password PASSWORD]\n"
+           "                              create a workspace and its first admin (a generated\n"
+           "                              password is printed once)\n"
            "  channel create --business-id ID --access-token TOKEN [--refresh-token TOKEN]\n"
            "                 [--expires-in SECONDS]\n"
            "                              connect a TikTok account with a token (reads its\n"
@@ -48,13 +54,40 @@ static const char *opt(int argc, char **argv, const char *name)
     return NULL;
 }
 
+/* First start: the first admin, with a generated password shown exactly once. */
+static int bootstrap_admin(struct ttdm_app *app)
+{
+    char password[128];
+    bool created = false, generated = false;
+
+    if (ttdm_app_bootstrap_admin(app, &created, &generated, password, sizeof(password))) {
+        fprintf(stderr, "ttdm: cannot create the first admin (see the log)\n");
+        return -1;
+    }
+    if (created && generated)
+        printf("first admin: %s / %s\n", ttdm_app_config(app)->admin_email, password);
+    else if (created)
+        printf("first admin: %s (password from the configuration)\n",
+               ttdm_app_config(app)->admin_email);
+    memset(password, 0, sizeof(password));
+    return 0;
+}
+
 static int serve(struct ttdm_app *app)
 {
-    struct ttdm_server *srv = ttdm_server_start(app);
+    struct ttdm_server *srv;
     struct sigaction sa;
 
+    if (bootstrap_admin(app))
+        return 1;
+    srv = ttdm_server_start(app);
     if (!srv)
         return 1;
+    ttdm_app_set_bound_port(app, ttdm_server_port(srv));
+    if (ttdm_app_refresher_start(app)) {
+        ttdm_server_stop(srv);
+        return 1;
+    }
     memset(&sa, 0, sizeof(sa));
     sa.sa_handler = on_signal;
     sigaction(SIGINT, &sa, NULL);
@@ -73,7 +106,21 @@ static int apikey_create(struct ttdm_app *app, int argc, char **argv)
 {
     char key[128];
     const char *name = opt(argc, argv, "name");
-    enum ttdm_err rc = ttdm_app_apikey_create(app, 0, name ? name : "api", key, sizeof(key));
+    const char *role_name = opt(argc, argv, "role");
+    const char *workspace = opt(argc, argv, "workspace");
+    enum ttdm_role role = TTDM_ROLE_ADMIN;
+    int64_t ws = 0;
+    enum ttdm_err rc;
+
+    if (role_name && !ttdm_role_parse(role_name, &role)) {
+        fprintf(stderr, "ttdm: --role must be admin or agent\n");
+        return 2;
+    }
+    if (workspace && ttdm_parse_i64(workspace, (size_t)-1, 1, INT64_MAX, &ws)) {
+        fprintf(stderr, "ttdm: --workspace must be a workspace id\n");
+        return 2;
+    }
+    rc = ttdm_app_apikey_create_role(app, ws, name ? name : "api", role, key, sizeof(key));
     if (rc) {
         fprintf(stderr, "ttdm: cannot create the API key: %s\n", ttdm_err_message(rc));
         return 1;
@@ -111,6 +158,34 @@ static int channel_create(struct ttdm_app *app, int argc, char **argv)
     }
     printf("%s channel %lld for @%s (%s)\n", created ? "created" : "updated", (long long)ch.id,
            ch.username, ch.business_id);
+    return 0;
+}
+
+static int workspace_create(struct ttdm_app *app, int argc, char **argv)
+{
+    const char *name = opt(argc, argv, "name");
+    const char *email = opt(argc, argv, "admin-email");
+    const char *password = opt(argc, argv, "admin-password");
+    char generated[128];
+    struct ttdm_err_detail d;
+    int64_t ws = 0;
+    enum ttdm_err rc;
+
+    if (!name || !email) {
+        fprintf(stderr, "ttdm: workspace create needs --name and --admin-email\n");
+        return 2;
+    }
+    rc = ttdm_app_workspace_create(app, name, email, password, &ws, generated, sizeof(generated),
+                                   &d);
+    if (rc) {
+        fprintf(stderr, "ttdm: cannot create the workspace: %s\n",
+                d.message[0] ? d.message : ttdm_err_message(rc));
+        return 1;
+    }
+    printf("workspace %lld\n", (long long)ws);
+    if (generated[0])
+        printf("admin: %s / %s\n", email, generated);
+    memset(generated, 0, sizeof(generated));
     return 0;
 }
 
@@ -159,6 +234,8 @@ int main(int argc, char **argv)
         rc = serve(app);
     } else if (strcmp(cmd, "apikey") == 0 && argc > 2 && strcmp(argv[2], "create") == 0) {
         rc = apikey_create(app, argc, argv);
+    } else if (strcmp(cmd, "workspace") == 0 && argc > 2 && strcmp(argv[2], "create") == 0) {
+        rc = workspace_create(app, argc, argv);
     } else if (strcmp(cmd, "channel") == 0 && argc > 2 && strcmp(argv[2], "create") == 0) {
         rc = channel_create(app, argc, argv);
     } else {

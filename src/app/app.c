@@ -2,10 +2,12 @@
 #include "app/app.h"
 
 #include <errno.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 
+#include "app/channels.h"
 #include "app/internal.h"
 #include "core/policy.h"
 #include "core/regions.h"
@@ -43,6 +45,11 @@ enum ttdm_err ttdm_app_start(const struct ttdm_config *cfg, struct ttdm_app **ou
 
     app->cfg = *cfg;
     ttdm_config_rules(cfg, &app->rules);
+    pthread_mutex_init(&app->pwhash_lock, NULL);
+    pthread_cond_init(&app->pwhash_cond, NULL);
+    pthread_mutex_init(&app->refresh_lock, NULL);
+    pthread_mutex_init(&app->refresher_lock, NULL);
+    pthread_cond_init(&app->refresher_cond, NULL);
     if (ttdm_crypto_init()) {
         snprintf(err, err_size, "libsodium could not be initialised");
         rc = TTDM_ERR_INTERNAL;
@@ -52,12 +59,18 @@ enum ttdm_err ttdm_app_start(const struct ttdm_config *cfg, struct ttdm_app **ou
         ttdm_clock_set_offset_ms(cfg->clock_offset_ms);
     if (snprintf(app->media_dir, sizeof(app->media_dir), "%s/media", cfg->data_dir) >=
             (int)sizeof(app->media_dir) ||
-        mkdir_p(cfg->data_dir) || mkdir_p(app->media_dir)) {
+        snprintf(app->badge_dir, sizeof(app->badge_dir), "%s/badges", cfg->data_dir) >=
+            (int)sizeof(app->badge_dir) ||
+        mkdir_p(cfg->data_dir) || mkdir_p(app->media_dir) || mkdir_p(app->badge_dir)) {
         snprintf(err, err_size, "cannot create the data directory %s: %s", cfg->data_dir,
                  strerror(errno));
         rc = TTDM_ERR_STORAGE;
         goto fail;
     }
+    rc =
+        ttdm_secrets_load_key(cfg->secret_key, cfg->key_file, app->secret_key, NULL, err, err_size);
+    if (rc)
+        goto fail;
     memset(&so, 0, sizeof(so));
     so.path = cfg->db_path;
     so.rules = &app->rules;
@@ -75,6 +88,7 @@ enum ttdm_err ttdm_app_start(const struct ttdm_config *cfg, struct ttdm_app **ou
         }
     }
     ttdm_app_tiktok_init(app);
+    ttdm_app_secrets_migrate(app);
     rc = ttdm_app_outbox_start(app);
     if (rc) {
         snprintf(err, err_size, "cannot start the outbox workers");
@@ -91,9 +105,16 @@ void ttdm_app_stop(struct ttdm_app *app)
 {
     if (!app)
         return;
+    ttdm_app_refresher_stop(app);
     ttdm_app_outbox_stop(app);
     ttdm_store_close(app->store);
     ttdm_app_tiktok_cleanup(app);
+    pthread_cond_destroy(&app->refresher_cond);
+    pthread_mutex_destroy(&app->refresher_lock);
+    pthread_mutex_destroy(&app->refresh_lock);
+    pthread_cond_destroy(&app->pwhash_cond);
+    pthread_mutex_destroy(&app->pwhash_lock);
+    sodium_memzero(app->secret_key, sizeof(app->secret_key));
     ttdm_free(app);
 }
 
@@ -110,6 +131,11 @@ const struct ttdm_policy_rules *ttdm_app_rules(const struct ttdm_app *app)
 struct ttdm_store *ttdm_app_store(struct ttdm_app *app)
 {
     return app->store;
+}
+
+void ttdm_app_set_bound_port(struct ttdm_app *app, unsigned port)
+{
+    ttdm_config_set_bound_port(&app->cfg, port);
 }
 
 int64_t ttdm_app_now(const struct ttdm_app *app)
@@ -170,9 +196,9 @@ static bool is_rule_refusal(enum ttdm_err rc)
            rc == TTDM_ERR_RECONNECT_REQUIRED || rc == TTDM_ERR_TOKEN_EXPIRED;
 }
 
-enum ttdm_err ttdm_app_send(struct ttdm_app *app, const struct ttdm_send_input *in,
-                            struct ttdm_message *out, struct ttdm_reply_budget *budget,
-                            struct ttdm_err_detail *detail)
+static enum ttdm_err send_checked(struct ttdm_app *app, const struct ttdm_send_input *in,
+                                  struct ttdm_message *out, struct ttdm_reply_budget *budget,
+                                  struct ttdm_err_detail *detail)
 {
     struct ttdm_conversation_view conv;
     struct ttdm_reply_budget before;
@@ -247,6 +273,124 @@ enum ttdm_err ttdm_app_send(struct ttdm_app *app, const struct ttdm_send_input *
               (long long)in->conversation_id);
     ttdm_app_outbox_kick(app);
     return TTDM_OK;
+}
+
+enum ttdm_err ttdm_app_send(struct ttdm_app *app, const struct ttdm_send_input *in,
+                            struct ttdm_message *out, struct ttdm_reply_budget *budget,
+                            struct ttdm_err_detail *detail)
+{
+    enum ttdm_err rc = send_checked(app, in, out, budget, detail);
+    if (rc)
+        ttdm_app_count_refusal(app, in->workspace_id, in->conversation_id, rc);
+    return rc;
+}
+
+/* Analytics count what TikTok's rules refused: R1-R8 and the channel's reconnect. */
+static bool is_counted_refusal(enum ttdm_err rc)
+{
+    return rc >= TTDM_ERR_NO_CUSTOMER_MESSAGE && rc <= TTDM_ERR_RECONNECT_REQUIRED;
+}
+
+void ttdm_app_count_refusal(struct ttdm_app *app, int64_t workspace_id, int64_t conversation_id,
+                            enum ttdm_err rc)
+{
+    struct ttdm_conversation_view conv;
+    int64_t now = ttdm_app_now(app);
+
+    if (!is_counted_refusal(rc))
+        return;
+    if (ttdm_store_conversation_get(app->store, workspace_id, conversation_id, now, &conv, NULL))
+        return;
+    if (ttdm_store_analytics_count(app->store, conv.channel_id, now, "refused", ttdm_err_code(rc),
+                                   1))
+        LOG_WARN("analytics", "channel=%lld: a refusal could not be counted",
+                 (long long)conv.channel_id);
+}
+
+/* ---- Sending a failed message again ------------------------------------------------------ */
+
+/* R5-R7 on a stored message, as ttdm_app_send checks them on a new one. */
+static enum ttdm_err recheck_content(struct ttdm_app *app, const struct ttdm_message *m,
+                                     const struct ttdm_conversation_view *conv,
+                                     struct ttdm_err_detail *detail)
+{
+    unsigned char *data = NULL;
+    size_t len = 0;
+    enum ttdm_err rc;
+
+    if (m->type == TTDM_MSG_TEXT)
+        return ttdm_policy_check_content(&app->rules, m->text, m->text ? strlen(m->text) : 0, NULL,
+                                         0, NULL);
+    if (m->type != TTDM_MSG_IMAGE)
+        return TTDM_ERR_CONTENT_TYPE;
+    rc = ttdm_app_media_load(m->media_path, app->rules.image_max_bytes + 1, &data, &len);
+    if (rc == TTDM_ERR_STORAGE)
+        return TTDM_ERR_IMAGE_TOO_LARGE;
+    if (rc) {
+        snprintf(detail->message, sizeof(detail->message),
+                 "The image of this message is no longer on disk; send it again as a new "
+                 "message.");
+        return TTDM_ERR_NOT_FOUND;
+    }
+    rc = ttdm_policy_check_content(&app->rules, NULL, 0, data, len, NULL);
+    ttdm_free(data);
+    if (rc || !app->cfg.enforce_rules)
+        return rc;
+    rc =
+        ttdm_policy_check_image_parties(conv->business_region, conv->customer_region, conv->origin);
+    if (rc == TTDM_ERR_IMAGE_REGION_BUSINESS || rc == TTDM_ERR_IMAGE_REGION_CUSTOMER)
+        ttdm_strlcpy(detail->region,
+                     rc == TTDM_ERR_IMAGE_REGION_BUSINESS ? conv->business_region
+                                                          : conv->customer_region,
+                     sizeof(detail->region));
+    return rc;
+}
+
+enum ttdm_err ttdm_app_retry_message(struct ttdm_app *app, int64_t workspace_id, int64_t message_id,
+                                     struct ttdm_message *out, struct ttdm_reply_budget *budget,
+                                     struct ttdm_err_detail *detail)
+{
+    struct ttdm_message m;
+    struct ttdm_conversation_view conv;
+    struct ttdm_reply_budget before;
+    int64_t now = ttdm_app_now(app);
+    enum ttdm_err rc;
+
+    memset(detail, 0, sizeof(*detail));
+    memset(&m, 0, sizeof(m));
+    rc = ttdm_store_message_get(app->store, workspace_id, message_id, &m);
+    if (rc)
+        goto done;
+    if (m.direction != TTDM_DIR_BUSINESS || m.status != TTDM_STATUS_FAILED) {
+        snprintf(detail->message, sizeof(detail->message),
+                 "Only a failed business message can be sent again; this one is %s.",
+                 m.direction == TTDM_DIR_CUSTOMER ? "a customer's message"
+                                                  : ttdm_msg_status_name(m.status));
+        rc = TTDM_ERR_CONFLICT;
+        goto done;
+    }
+    rc = ttdm_store_conversation_get(app->store, workspace_id, m.conversation_id, now, &conv,
+                                     &before);
+    if (rc)
+        goto done;
+    rc = recheck_content(app, &m, &conv, detail);
+    if (rc)
+        goto done;
+    rc = ttdm_store_requeue_failed(app->store, workspace_id, message_id, now,
+                                   !app->cfg.enforce_rules, out, budget);
+    if (rc && is_rule_refusal(rc) && budget != NULL) {
+        detail->budget = *budget;
+        detail->has_budget = true;
+    }
+done:
+    if (rc && rc != TTDM_ERR_NOT_FOUND)
+        ttdm_app_count_refusal(app, workspace_id, m.conversation_id, rc);
+    if (rc == TTDM_OK) {
+        LOG_INFO("send", "message=%lld queued again", (long long)message_id);
+        ttdm_app_outbox_kick(app);
+    }
+    ttdm_message_cleanup(&m);
+    return rc;
 }
 
 enum ttdm_err ttdm_app_media_path(struct ttdm_app *app, int64_t workspace_id, int64_t message_id,

@@ -113,6 +113,10 @@ struct ttdm_store *ttdm_app_store(struct ttdm_app *app);
 enum ttdm_err ttdm_app_media_path(struct ttdm_app *app, int64_t workspace_id, int64_t message_id,
                                   char *path, size_t path_size, char *mime, size_t mime_size);
 
+/* The server listens on `port` now: a public_url derived from port 0 (and so the OAuth
+ * redirect URI) gets it. Call before serving requests. */
+void ttdm_app_set_bound_port(struct ttdm_app *app, unsigned port);
+
 /* Current time of this process (sandbox clock offset included). */
 int64_t ttdm_app_now(const struct ttdm_app *app);
 

@@ -52,7 +52,13 @@ enum ttdm_err ttdm_app_channel_create_with_token(struct ttdm_app *app, int64_t w
     out->token_expires_at = now + expires_in_s * 1000;
     out->daily_limit = (int)app->cfg.rule_daily_limit_default;
     out->created_at = now;
+    /* Tokens are stored encrypted (secrets.c); the clear ones are not kept in `out`. */
+    if (ttdm_app_token_seal(app, access_token, out->access_token, sizeof(out->access_token)) ||
+        ttdm_app_token_seal(app, refresh_token, out->refresh_token, sizeof(out->refresh_token)))
+        return TTDM_ERR_INTERNAL;
     rc = ttdm_store_channel_upsert(app->store, out, &out->id, created);
+    memset(out->access_token, 0, sizeof(out->access_token));
+    memset(out->refresh_token, 0, sizeof(out->refresh_token));
     if (rc)
         return rc;
     LOG_INFO("channel", "%s channel=%lld business=%s", *created ? "connected" : "updated",

@@ -1,6 +1,7 @@
 /* config.c -- the table of every ttdm setting: name, type, default, bounds, help. */
 #include "app/config.h"
 
+#include <ctype.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
@@ -57,6 +58,25 @@ static const struct ttdm_cfg_entry table[] = {
     I(rule_day_offset_minutes, "0", -1440, 1440, "R4: calendar day offset from UTC, in minutes"),
     I(rule_text_max_chars, "6000", 1, 1000000, "R5: longest text, in Unicode code points"),
     I(rule_image_max_bytes, "3145728", 1, 67108864, "R5: largest image"),
+    S(admin_email, "admin@localhost", "email of the first admin, created on the first start"),
+    S(admin_password, "",
+      "password of the first admin (empty: generate one and print it once); keep private"),
+    I(session_ttl_s, "604800", 60, 31536000, "how long a dashboard sign-in lasts, in seconds"),
+    S(key_file, "",
+      "file with the 32-byte key that encrypts TikTok tokens at rest (default "
+      "DATA_DIR/secret.key, created with mode 0600 on the first start)"),
+    S(secret_key, "",
+      "the token encryption key as 64 hex digits, instead of key_file; keep private"),
+    S(oauth_redirect_uri, "",
+      "TikTok login redirect URI, as registered with TikTok (default "
+      "PUBLIC_URL/oauth/tiktok/callback)"),
+    S(oauth_scopes, TTDM_OAUTH_SCOPES_DEFAULT, "scopes asked for at TikTok login, comma-separated"),
+    I(oauth_state_ttl_s, "600", 60, 3600,
+      "how long a started TikTok login stays valid, in seconds"),
+    I(token_refresh_ahead_s, "3600", 1, 2592000,
+      "refresh an access token this many seconds before it expires"),
+    I(token_refresh_interval_ms, "60000", 50, 3600000,
+      "how often the token refresher looks for tokens to refresh"),
     B(sandbox, "false", "sandbox mode: allows the clock offset and test-only settings"),
     I(clock_offset_ms, "0", -315360000000LL, 315360000000LL,
       "sandbox only: shift this process's clock (replay a 48-hour story in seconds)"),
@@ -64,6 +84,18 @@ static const struct ttdm_cfg_entry table[] = {
 };
 
 #define N_ENTRIES (sizeof(table) / sizeof(table[0]))
+#define CALLBACK_PATH "/oauth/tiktok/callback"
+
+static bool is_hex_key(const char *s)
+{
+    size_t n = strlen(s);
+    if (n != 64)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!isxdigit((unsigned char)s[i]))
+            return false;
+    return true;
+}
 
 int ttdm_config_load_all(struct ttdm_config *cfg, const char *path, int argc, char **argv,
                          int first_arg, char *err, size_t err_size)
@@ -93,10 +125,42 @@ int ttdm_config_load_all(struct ttdm_config *cfg, const char *path, int argc, ch
         snprintf(err, err_size, "data_dir is too long");
         return -1;
     }
-    if (!cfg->public_url[0])
+    if (!cfg->key_file[0] && snprintf(cfg->key_file, sizeof(cfg->key_file), "%s/secret.key",
+                                      cfg->data_dir) >= (int)sizeof(cfg->key_file)) {
+        snprintf(err, err_size, "data_dir is too long");
+        return -1;
+    }
+    if (cfg->secret_key[0] && !is_hex_key(cfg->secret_key)) {
+        snprintf(err, err_size, "secret_key must be 64 hex digits (32 bytes)");
+        return -1;
+    }
+    if (!cfg->oauth_scopes[0]) {
+        snprintf(err, err_size, "oauth_scopes must name at least one scope");
+        return -1;
+    }
+    if (!cfg->public_url[0]) {
+        cfg->public_url_derived = true;
         snprintf(cfg->public_url, sizeof(cfg->public_url), "http://%s:%lld", cfg->listen_addr,
                  (long long)cfg->port);
+    }
+    /* A trailing slash would give "//oauth/..." */
+    while (strlen(cfg->public_url) > 1 && cfg->public_url[strlen(cfg->public_url) - 1] == '/')
+        cfg->public_url[strlen(cfg->public_url) - 1] = '\0';
     return 0;
+}
+
+void ttdm_config_set_bound_port(struct ttdm_config *cfg, unsigned port)
+{
+    if (cfg->public_url_derived)
+        snprintf(cfg->public_url, sizeof(cfg->public_url), "http://%s:%u", cfg->listen_addr, port);
+}
+
+void ttdm_config_redirect_uri(const struct ttdm_config *cfg, char *out, size_t out_size)
+{
+    if (cfg->oauth_redirect_uri[0])
+        snprintf(out, out_size, "%s", cfg->oauth_redirect_uri);
+    else
+        snprintf(out, out_size, "%s" CALLBACK_PATH, cfg->public_url);
 }
 
 bool ttdm_config_is_setting(const char *name)

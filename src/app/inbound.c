@@ -25,9 +25,11 @@ static enum ttdm_err fetch_image(struct ttdm_app *app, const struct ttdm_channel
     struct ttdm_tiktok_media media = {0};
     struct ttdm_tiktok_result res;
     enum ttdm_image_format fmt;
+    char token[TTDM_TOKEN_MAX];
     enum ttdm_err rc;
 
-    rc = ttdm_tiktok_download_media(ttdm_app_tiktok(app), ch->access_token, ch->business_id,
+    ttdm_app_token_open(app, ch->access_token, token, sizeof(token)); /* encrypted at rest */
+    rc = ttdm_tiktok_download_media(ttdm_app_tiktok(app), token, ch->business_id,
                                     ev->conversation_id, ev->message_id, ev->media_id, "IMAGE",
                                     app->rules.image_max_bytes * 4, &media, &res);
     if (rc == TTDM_ERR_TIKTOK_UNAVAILABLE) {
@@ -40,8 +42,8 @@ static enum ttdm_err fetch_image(struct ttdm_app *app, const struct ttdm_channel
     if (rc) {
         LOG_WARN("inbound", "channel=%lld message=%s: image not fetched: %s", (long long)ch->id,
                  ev->message_id, res.tiktok_message);
-        if (rc == TTDM_ERR_TOKEN_EXPIRED)
-            ttdm_store_channel_set_status(app->store, ch->id, TTDM_CHANNEL_RECONNECT_REQUIRED);
+        if (rc == TTDM_ERR_TOKEN_EXPIRED) /* refresh, or reconnect_required */
+            ttdm_app_token_expired(app, ch->workspace_id, ch->id, NULL, 0);
         return TTDM_OK;
     }
     fmt = ttdm_policy_sniff_image((const unsigned char *)media.data, media.len);

@@ -6,6 +6,7 @@
 #include <stdbool.h>
 
 #include "app/app.h"
+#include "app/secrets.h"
 
 struct ttdm_tiktok_client;
 
@@ -18,6 +19,25 @@ struct ttdm_app {
     /* TikTok clients are per thread (each keeps its own connections alive). */
     pthread_key_t client_key;
     bool client_key_ready;
+
+    /* Tokens are stored encrypted with this key (secrets.c). */
+    unsigned char secret_key[TTDM_SECRET_KEY_BYTES];
+    char badge_dir[TTDM_PATH_MAX];
+
+    /* Password hashing (users.c): Argon2id takes 64 MiB, so at most a few at a time. */
+    pthread_mutex_t pwhash_lock;
+    pthread_cond_t pwhash_cond;
+    int pwhash_busy;
+    char dummy_hash[TTDM_PWHASH_MAX]; /* verified for unknown emails: same work, same time */
+
+    /* Token refresh (refresher.c): one refresh at a time in this process, so two threads
+     * never spend the same rotating refresh token. */
+    pthread_mutex_t refresh_lock;
+    pthread_mutex_t refresher_lock;
+    pthread_cond_t refresher_cond;
+    bool refresher_stopping;
+    bool refresher_running;
+    pthread_t refresher_thread;
 
     /* Outbox workers. */
     pthread_mutex_t outbox_lock;
@@ -47,5 +67,32 @@ void ttdm_app_outbox_stop(struct ttdm_app *app);
 
 /* "Failed sending <preview> to customer with error: <reason>" into out. */
 void ttdm_app_failure_text(const char *text, const char *reason, char *out, size_t out_size);
+
+/* A stored (encrypted) token in clear into out; "" when it cannot be decrypted (logged: a
+ * wrong key_file, say). Tokens stored before encryption are sealed at start. */
+enum ttdm_err ttdm_app_token_open(struct ttdm_app *app, const char *stored, char *out,
+                                  size_t out_size);
+/* The same in place: `token` holds the stored form on entry and the clear one on return. */
+void ttdm_app_token_open_inplace(struct ttdm_app *app, char *token, size_t size);
+/* Encrypts a token for the store. */
+enum ttdm_err ttdm_app_token_seal(struct ttdm_app *app, const char *plain, char *out,
+                                  size_t out_size);
+
+/*
+ * TikTok answered 40102 to a call made with `token` (in clear) for this channel: refresh once
+ * -- unless another thread already did, then take its token -- and write the new access token
+ * into `token`. TTDM_OK: call again with it. TIKTOK_UNAVAILABLE: no refresh possible right
+ * now, try later. TOKEN_EXPIRED: the refresh failed for good and the channel is
+ * reconnect_required. `token` may be NULL (size 0) when the caller will not call again.
+ */
+enum ttdm_err ttdm_app_token_expired(struct ttdm_app *app, int64_t workspace_id, int64_t channel_id,
+                                     char *token, size_t token_size);
+
+/* Seals tokens that a database from before encryption holds in clear (at start). */
+void ttdm_app_secrets_migrate(struct ttdm_app *app);
+
+/* Counts a refused send of the conversation in its channel's analytics (R1-R8 codes only). */
+void ttdm_app_count_refusal(struct ttdm_app *app, int64_t workspace_id, int64_t conversation_id,
+                            enum ttdm_err rc);
 
 #endif /* TTDM_APP_INTERNAL_H */

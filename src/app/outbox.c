@@ -93,7 +93,7 @@ static void fail(struct ttdm_app *app, const struct ttdm_outbox_item *it, enum t
     ttdm_store_mark_failed(app->store, it->msg.id, rc, tiktok_code, text, give_back, now);
 }
 
-static void process(struct ttdm_app *app, const struct ttdm_outbox_item *it)
+static void process(struct ttdm_app *app, struct ttdm_outbox_item *it)
 {
     struct ttdm_tiktok_result res;
     char message_id[TTDM_ID_MAX] = "";
@@ -104,8 +104,20 @@ static void process(struct ttdm_app *app, const struct ttdm_outbox_item *it)
         fail(app, it, TTDM_ERR_TOKEN_EXPIRED, 40102, "[40102] the access token has expired", true);
         return;
     }
+    ttdm_app_token_open_inplace(app, it->access_token, sizeof(it->access_token));
     memset(&res, 0, sizeof(res));
     rc = send_item(app, it, message_id, &res);
+    if (rc == TTDM_ERR_TOKEN_EXPIRED) {
+        /* Refresh once and send again before declaring the channel reconnect_required. */
+        enum ttdm_err refreshed = ttdm_app_token_expired(
+            app, it->workspace_id, it->msg.channel_id, it->access_token, sizeof(it->access_token));
+        if (refreshed == TTDM_OK) {
+            memset(&res, 0, sizeof(res));
+            rc = send_item(app, it, message_id, &res);
+        } else if (refreshed == TTDM_ERR_TIKTOK_UNAVAILABLE) {
+            rc = refreshed;
+        }
+    }
     if (rc == TTDM_OK) {
         ttdm_store_mark_sent(app->store, it->msg.id, message_id, ttdm_clock_now_ms());
         LOG_DEBUG("outbox", "message=%lld sent as %s", (long long)it->msg.id, message_id);

@@ -127,6 +127,41 @@ static const struct err_info err_table[TTDM_ERR__COUNT] = {
     [TTDM_ERR_UNSUPPORTED_MEDIA_TYPE] = {"unsupported_media_type", 415, 0,
                                          "The request's Content-Type is not accepted here. "
                                          "Send application/json or the documented type."},
+    [TTDM_ERR_INVALID_CREDENTIALS] = {"invalid_credentials", 401, 0,
+                                      "The email or the password is wrong. Check both and sign "
+                                      "in again."},
+    [TTDM_ERR_CSRF] = {"csrf_token_invalid", 403, 0,
+                       "This change was refused because the request did not carry the "
+                       "session's CSRF token. Send the csrf_token from sign-in in the "
+                       "X-CSRF-Token header."},
+    [TTDM_ERR_OAUTH_DENIED] = {"oauth_access_denied", 400, 0,
+                               "The TikTok login was cancelled or access was not granted, so "
+                               "nothing was connected. Start Add TikTok Account again and "
+                               "choose Continue."},
+    [TTDM_ERR_OAUTH_SCOPE] = {"oauth_invalid_scope", 400, 0,
+                              "TikTok did not grant the permissions ttdm needs, so nothing was "
+                              "connected. Check the app's approved scopes and grant all of "
+                              "them."},
+    [TTDM_ERR_OAUTH_STATE] = {"oauth_state_invalid", 400, 0,
+                              "This TikTok login link is unknown, already used, expired or "
+                              "was started in another browser, so nothing was connected. "
+                              "Start Add TikTok Account again."},
+    [TTDM_ERR_OAUTH_CODE] = {"oauth_code_invalid", 400, 0,
+                             "TikTok refused the authorization code, so nothing was "
+                             "connected. Start Add TikTok Account again."},
+    [TTDM_ERR_OAUTH_FAILED] = {"oauth_failed", 400, 0,
+                               "TikTok ended the login with an error, so nothing was "
+                               "connected. Start Add TikTok Account again."},
+    [TTDM_ERR_ACCOUNT_MISMATCH] = {"reconnect_account_mismatch", 409, 0,
+                                   "The TikTok account you logged in with is not the one "
+                                   "connected to this channel, so nothing was changed. Log in "
+                                   "to TikTok with the channel's account and reconnect again."},
+    [TTDM_ERR_BADGE_FORMAT] = {"badge_format", 422, 0,
+                               "The badge icon is not a PNG, JPEG or SVG file (judged by its "
+                               "content, not its name). Upload one of those formats."},
+    [TTDM_ERR_BADGE_TOO_LARGE] = {"badge_too_large", 422, 0,
+                                  "The badge icon is larger than 256 KB. Upload a smaller "
+                                  "image."},
 
     [TTDM_ERR_STORAGE] = {"storage_error", 500, 0,
                           "The server could not read or write its database. Try again; if it "

@@ -42,6 +42,16 @@ enum ttdm_err {
     TTDM_ERR_METHOD_NOT_ALLOWED,
     TTDM_ERR_CONFLICT,
     TTDM_ERR_UNSUPPORTED_MEDIA_TYPE,
+    TTDM_ERR_INVALID_CREDENTIALS, /* login: unknown email or wrong password */
+    TTDM_ERR_CSRF,                /* session request without its CSRF token */
+    TTDM_ERR_OAUTH_DENIED,        /* the TikTok user cancelled (access_denied) */
+    TTDM_ERR_OAUTH_SCOPE,         /* invalid_scope, or a needed scope not granted */
+    TTDM_ERR_OAUTH_STATE,         /* unknown, reused, expired or foreign state */
+    TTDM_ERR_OAUTH_CODE,          /* TikTok refused the authorization code */
+    TTDM_ERR_OAUTH_FAILED,        /* any other OAuth error TikTok redirected with */
+    TTDM_ERR_ACCOUNT_MISMATCH,    /* reconnect returned another TikTok account */
+    TTDM_ERR_BADGE_FORMAT,        /* badge is not PNG, JPEG or SVG by content */
+    TTDM_ERR_BADGE_TOO_LARGE,     /* badge over 256 KB */
 
     /* Our side. */
     TTDM_ERR_STORAGE,

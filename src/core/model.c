@@ -98,3 +98,30 @@ bool ttdm_msg_status_parse(const char *name, enum ttdm_msg_status *out)
     }
     return false;
 }
+
+const char *ttdm_role_name(enum ttdm_role r)
+{
+    switch (r) {
+    case TTDM_ROLE_AGENT:
+        return "agent";
+    case TTDM_ROLE_ADMIN:
+        return "admin";
+    default:
+        return "unknown";
+    }
+}
+
+bool ttdm_role_parse(const char *name, enum ttdm_role *out)
+{
+    if (name == NULL)
+        return false;
+    if (strcmp(name, "agent") == 0) {
+        *out = TTDM_ROLE_AGENT;
+        return true;
+    }
+    if (strcmp(name, "admin") == 0) {
+        *out = TTDM_ROLE_ADMIN;
+        return true;
+    }
+    return false;
+}

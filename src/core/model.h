@@ -21,6 +21,16 @@ enum ttdm_channel_status {
 };
 const char *ttdm_channel_status_name(enum ttdm_channel_status s); /* "connected", ... */
 
+/* What a user (or an API key) may do in its workspace: agents read and reply, admins also
+ * connect, reconnect and configure channels and manage users. */
+enum ttdm_role {
+    TTDM_ROLE_AGENT = 0,
+    TTDM_ROLE_ADMIN,
+};
+const char *ttdm_role_name(enum ttdm_role r); /* "agent", "admin" */
+/* False (and *out untouched) when `name` is not a role name. */
+bool ttdm_role_parse(const char *name, enum ttdm_role *out);
+
 enum ttdm_direction {
     TTDM_DIR_CUSTOMER = 0, /* customer -> business (inbound) */
     TTDM_DIR_BUSINESS,     /* business -> customer (agent, auto-responder, TikTok app) */

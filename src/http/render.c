@@ -2,6 +2,7 @@
 #include "http/render.h"
 
 #include <stdio.h>
+#include <string.h>
 
 #include "core/model.h"
 #include "util/json.h"
@@ -12,6 +13,19 @@ static void add_str_or_null(cJSON *o, const char *key, const char *s)
         cJSON_AddStringToObject(o, key, s);
     else
         cJSON_AddNullToObject(o, key);
+}
+
+/* The badge's URL carries a version, so browsers may cache it and still see a new icon. */
+static void add_badge_url(cJSON *o, int64_t channel_id, const char *sha256)
+{
+    char url[96];
+    if (!sha256 || !sha256[0]) {
+        cJSON_AddNullToObject(o, "badge_url");
+        return;
+    }
+    snprintf(url, sizeof(url), "/api/v1/channels/%lld/badge?v=%.16s", (long long)channel_id,
+             sha256);
+    cJSON_AddStringToObject(o, "badge_url", url);
 }
 
 cJSON *ttdm_render_budget(const struct ttdm_reply_budget *b)
@@ -98,6 +112,15 @@ cJSON *ttdm_render_conversation(const struct ttdm_conversation_view *c,
     cJSON_AddStringToObject(cust, "username", c->customer_username);
     add_str_or_null(cust, "region", c->customer_region);
     cJSON_AddStringToObject(o, "channel_status", ttdm_channel_status_name(c->channel_status));
+    {
+        /* What an agent needs to tell channels apart and to know whether it can send. */
+        cJSON *ch = cJSON_AddObjectToObject(o, "channel");
+        ttdm_json_add_i64(ch, "id", c->channel_id);
+        cJSON_AddStringToObject(ch, "username", c->channel_username);
+        cJSON_AddStringToObject(ch, "display_name", c->channel_display_name);
+        cJSON_AddStringToObject(ch, "status", ttdm_channel_status_name(c->channel_status));
+        add_badge_url(ch, c->channel_id, c->channel_badge_sha256);
+    }
     ttdm_json_add_i64(o, "last_activity_at", c->last_activity_at);
     cJSON_AddStringToObject(o, "last_message_preview", c->last_preview);
     cJSON_AddNumberToObject(o, "unread_count", c->unread_count);
@@ -106,19 +129,58 @@ cJSON *ttdm_render_conversation(const struct ttdm_conversation_view *c,
     return o;
 }
 
+/* Why a reconnect is needed, in words, from channels.status_reason. */
+static const char *reconnect_reason(const char *reason)
+{
+    if (strcmp(reason, "access_token_expired") == 0 || strcmp(reason, "no_refresh_token") == 0)
+        return "TikTok answered [40102] the access token has expired";
+    if (strcmp(reason, "refresh_token_expired") == 0)
+        return "the refresh token expired, so the access token can no longer be renewed";
+    if (strcmp(reason, "refresh_failed") == 0)
+        return "TikTok refused to renew the access token";
+    return "the access expired or its permissions changed";
+}
+
 cJSON *ttdm_render_channel(const struct ttdm_channel *c)
 {
     cJSON *o = cJSON_CreateObject();
+    cJSON *auto_reply;
     ttdm_json_add_i64(o, "id", c->id);
     cJSON_AddStringToObject(o, "business_id", c->business_id);
     cJSON_AddStringToObject(o, "username", c->username);
     cJSON_AddStringToObject(o, "display_name", c->display_name);
     add_str_or_null(o, "avatar_url", c->avatar_url);
     add_str_or_null(o, "region", c->region);
+    cJSON_AddStringToObject(o, "region_source", c->region_by_admin ? "admin" : "tiktok");
     cJSON_AddStringToObject(o, "account_origin", ttdm_account_origin_name(c->origin));
+    cJSON_AddStringToObject(o, "account_origin_source", c->origin_by_admin ? "admin" : "tiktok");
     cJSON_AddStringToObject(o, "status", ttdm_channel_status_name(c->status));
+    if (c->status == TTDM_CHANNEL_RECONNECT_REQUIRED) {
+        char msg[320];
+        snprintf(msg, sizeof(msg),
+                 "Reconnect required: %s. An admin must click Reconnect Account on the "
+                 "channel's Overview tab.",
+                 reconnect_reason(c->status_reason));
+        cJSON_AddStringToObject(o, "status_reason",
+                                c->status_reason[0] ? c->status_reason : "unknown");
+        cJSON_AddStringToObject(o, "status_message", msg);
+    } else {
+        cJSON_AddNullToObject(o, "status_reason");
+        cJSON_AddNullToObject(o, "status_message");
+    }
     ttdm_json_add_i64(o, "token_expires_at", c->token_expires_at);
+    if (c->refresh_expires_at)
+        ttdm_json_add_i64(o, "refresh_token_expires_at", c->refresh_expires_at);
+    else
+        cJSON_AddNullToObject(o, "refresh_token_expires_at");
     cJSON_AddNumberToObject(o, "daily_conversation_limit", c->daily_limit);
+    auto_reply = cJSON_AddObjectToObject(o, "auto_responder");
+    cJSON_AddBoolToObject(auto_reply, "enabled", c->auto_reply_enabled);
+    add_badge_url(o, c->id, c->badge_sha256);
+    if (c->connected_at)
+        ttdm_json_add_i64(o, "connected_at", c->connected_at);
+    else
+        cJSON_AddNullToObject(o, "connected_at");
     ttdm_json_add_i64(o, "created_at", c->created_at);
     return o;
 }

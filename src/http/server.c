@@ -7,9 +7,12 @@
 #include <string.h>
 
 #include "app/app.h"
+#include "app/users.h"
+#include "http/api_channels.h"
 #include "http/render.h"
 #include "http/static.h"
 #include "util/alloc.h"
+#include "util/crypto.h"
 #include "util/httpd.h"
 #include "util/json.h"
 #include "util/log.h"
@@ -29,6 +32,7 @@ struct route_ctx {
     const struct ttdm_http_request *req;
     struct ttdm_http_response *resp;
     int64_t workspace_id;
+    struct ttdm_principal who; /* the API key's or the session's; workspace_id is who's */
     const char *seg[MAX_SEGMENTS];
     size_t seg_len[MAX_SEGMENTS];
     size_t n_seg;
@@ -144,13 +148,45 @@ static int query_i64(struct route_ctx *c, const char *name, int64_t min, int64_t
     return -1;
 }
 
-/* API keys come as "Authorization: Bearer <key>" or "X-Api-Key: <key>". */
+/*
+ * Dashboard sessions: the session cookie (HttpOnly, SameSite=Strict). A state-changing
+ * request must also carry the session's CSRF token in X-CSRF-Token, which another site can
+ * neither read nor send without a CORS preflight that ttdm never grants.
+ */
+static int authenticate_session(struct route_ctx *c, const char *token)
+{
+    const char *csrf;
+
+    if (ttdm_app_session_check(c->srv->app, token, &c->who)) {
+        reply_err(c, TTDM_ERR_UNAUTHORIZED,
+                  "The session has ended or is not valid. Sign in again with POST "
+                  "/api/v1/auth/login.",
+                  NULL);
+        return -1;
+    }
+    if (!is_method(c, "GET") && !is_method(c, "HEAD")) {
+        csrf = ttdm_http_header(c->req, "X-CSRF-Token");
+        if (!csrf ||
+            !ttdm_const_eq(csrf, strlen(csrf), c->who.csrf_token, strlen(c->who.csrf_token))) {
+            reply_err(c, TTDM_ERR_CSRF, NULL, NULL);
+            return -1;
+        }
+    }
+    c->workspace_id = c->who.workspace_id;
+    return 0;
+}
+
+/* API keys come as "Authorization: Bearer <key>" or "X-Api-Key: <key>"; without one, the
+ * session cookie. */
 static int authenticate(struct route_ctx *c)
 {
     const char *auth = ttdm_http_header(c->req, "Authorization");
     const char *key = ttdm_http_header(c->req, "X-Api-Key");
+    const char *session = ttdm_http_cookie(c->req, TTDM_SESSION_COOKIE);
     if (auth && ttdm_slice_ieq(auth, strlen(auth) < 7 ? strlen(auth) : 7, "Bearer "))
         key = auth + 7;
+    if ((!key || !*key) && session && *session)
+        return authenticate_session(c, session);
     if (!key || !*key) {
         reply_err(c, TTDM_ERR_UNAUTHORIZED,
                   "This route needs an API key: send 'Authorization: Bearer <key>'. Create one "
@@ -158,13 +194,14 @@ static int authenticate(struct route_ctx *c)
                   NULL);
         return -1;
     }
-    if (ttdm_app_apikey_check(c->srv->app, key, &c->workspace_id)) {
+    if (ttdm_app_apikey_principal(c->srv->app, key, &c->who)) {
         reply_err(c, TTDM_ERR_UNAUTHORIZED,
                   "The API key is not valid. Check it, or create a new one with 'ttdm apikey "
                   "create'.",
                   NULL);
         return -1;
     }
+    c->workspace_id = c->who.workspace_id;
     return 0;
 }
 
@@ -475,7 +512,7 @@ static void on_list_channels(struct route_ctx *c)
     root = cJSON_CreateObject();
     data = cJSON_AddArrayToObject(root, "data");
     for (size_t i = 0; i < n; i++)
-        cJSON_AddItemToArray(data, ttdm_render_channel(&rows[i]));
+        cJSON_AddItemToArray(data, ttdm_api_render_channel(c->srv->app, &rows[i]));
     ttdm_free(rows);
     ttdm_http_resp_json(c->resp, 200, root);
 }
@@ -489,7 +526,7 @@ static void on_get_channel(struct route_ctx *c, int64_t id)
         reply_err(c, rc, rc == TTDM_ERR_NOT_FOUND ? "No channel with this id." : NULL, NULL);
         return;
     }
-    ttdm_http_resp_json(c->resp, 200, ttdm_render_channel(&ch));
+    ttdm_http_resp_json(c->resp, 200, ttdm_api_render_channel(c->srv->app, &ch));
 }
 
 static void on_sandbox_clock(struct route_ctx *c)
@@ -567,8 +604,9 @@ static const struct route api_routes[] = {
 
 static void dispatch_api(struct route_ctx *c)
 {
-    char allowed[64] = "";
+    char allowed[128] = "";
     const struct route *hit = NULL;
+    const struct ttdm_api_route *ext = NULL;
     int64_t id = 0;
 
     for (size_t i = 0; i < sizeof(api_routes) / sizeof(api_routes[0]); i++) {
@@ -583,6 +621,29 @@ static void dispatch_api(struct route_ctx *c)
             size_t used = strlen(allowed);
             snprintf(allowed + used, sizeof(allowed) - used, "%s%s", used ? ", " : "", r->method);
         }
+    }
+    /* Then the routes of api_channels.c (users, channel lifecycle). */
+    for (size_t i = 0; !hit && i < ttdm_api_channel_routes_count; i++) {
+        const struct ttdm_api_route *r = &ttdm_api_channel_routes[i];
+        if (!match(c, r->pattern))
+            continue;
+        if (is_method(c, r->method)) {
+            ext = r;
+            break;
+        }
+        {
+            size_t used = strlen(allowed);
+            snprintf(allowed + used, sizeof(allowed) - used, "%s%s", used ? ", " : "", r->method);
+        }
+    }
+    if (ext) {
+        struct ttdm_api_call call = {c->srv->app, c->req, c->resp, c->who, 0};
+        if (strchr(ext->pattern, ':') && seg_id(c, 3, &call.id)) {
+            reply_err(c, TTDM_ERR_NOT_FOUND, "Ids in the path are positive whole numbers.", NULL);
+            return;
+        }
+        ttdm_api_run(ext, &call);
+        return;
     }
     if (!hit) {
         if (allowed[0])
@@ -622,6 +683,20 @@ static void on_request(void *ud, const struct ttdm_http_request *req,
             return;
         }
         on_webhook(&c);
+        return;
+    }
+    /* Public: signing in, and TikTok's redirect back (checked by its state and cookie). */
+    if (match(&c, "api/v1/auth/login") || match(&c, "oauth/tiktok/callback")) {
+        struct ttdm_api_call call = {c.srv->app, req, resp, {0}, 0};
+        bool login = match(&c, "api/v1/auth/login");
+        if (!is_method(&c, login ? "POST" : "GET")) {
+            method_not_allowed(&c, login ? "POST" : "GET");
+            return;
+        }
+        if (login)
+            ttdm_api_login(&call);
+        else
+            ttdm_api_oauth_callback(&call);
         return;
     }
     if (c.n_seg >= 1 && c.seg_len[0] == 3 && memcmp(c.seg[0], "api", 3) == 0) {

@@ -4,6 +4,7 @@
 
 #include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "store/group_commit.h"
@@ -772,6 +773,7 @@ struct apikey_args {
     const char *hash;
     int64_t now;
     int64_t id;
+    enum ttdm_role role;
 };
 
 static enum ttdm_err tx_apikey_create(struct ttdm_sql_conn *c, void *arg)
@@ -781,8 +783,8 @@ static enum ttdm_err tx_apikey_create(struct ttdm_sql_conn *c, void *arg)
     enum ttdm_err rc;
 
     rc = ttdm_sql_prepare(c,
-                          "INSERT INTO api_keys (workspace_id, name, key_sha256, created_at)"
-                          " VALUES (?1, ?2, ?3, ?4)",
+                          "INSERT INTO api_keys (workspace_id, name, key_sha256, created_at, role)"
+                          " VALUES (?1, ?2, ?3, ?4, ?5)",
                           &st);
     if (rc)
         return rc;
@@ -790,6 +792,7 @@ static enum ttdm_err tx_apikey_create(struct ttdm_sql_conn *c, void *arg)
     ttdm_sql_bind_text(c, st, 2, nz(a->name));
     ttdm_sql_bind_text(c, st, 3, a->hash);
     ttdm_sql_bind_i64(c, st, 4, a->now);
+    ttdm_sql_bind_text(c, st, 5, ttdm_role_name(a->role));
     rc = ttdm_sql_exec(c, st);
     if (rc == TTDM_OK)
         a->id = sqlite3_last_insert_rowid(c->db);
@@ -799,10 +802,19 @@ static enum ttdm_err tx_apikey_create(struct ttdm_sql_conn *c, void *arg)
 enum ttdm_err ttdm_store_apikey_create(struct ttdm_store *s, int64_t workspace_id, const char *name,
                                        const char *key_sha256_hex, int64_t *id)
 {
+    return ttdm_store_apikey_create_role(s, workspace_id, name, TTDM_ROLE_ADMIN, key_sha256_hex,
+                                         id);
+}
+
+enum ttdm_err ttdm_store_apikey_create_role(struct ttdm_store *s, int64_t workspace_id,
+                                            const char *name, enum ttdm_role role,
+                                            const char *key_sha256_hex, int64_t *id)
+{
     struct apikey_args a = {.workspace_id = workspace_id,
                             .name = name,
                             .hash = key_sha256_hex,
-                            .now = ttdm_clock_now_ms()};
+                            .now = ttdm_clock_now_ms(),
+                            .role = role};
     enum ttdm_err rc;
 
     if (key_sha256_hex == NULL || key_sha256_hex[0] == '\0')
@@ -816,6 +828,13 @@ enum ttdm_err ttdm_store_apikey_create(struct ttdm_store *s, int64_t workspace_i
 enum ttdm_err ttdm_store_apikey_find(struct ttdm_store *s, const char *key_sha256_hex,
                                      int64_t *workspace_id)
 {
+    enum ttdm_role role;
+    return ttdm_store_apikey_lookup(s, key_sha256_hex, workspace_id, &role);
+}
+
+enum ttdm_err ttdm_store_apikey_lookup(struct ttdm_store *s, const char *key_sha256_hex,
+                                       int64_t *workspace_id, enum ttdm_role *role)
+{
     struct ttdm_sql_conn *c = NULL;
     sqlite3_stmt *st = NULL;
     bool row = false;
@@ -827,7 +846,7 @@ enum ttdm_err ttdm_store_apikey_find(struct ttdm_store *s, const char *key_sha25
     if (rc)
         goto done;
     rc = ttdm_sql_prepare(c,
-                          "SELECT workspace_id FROM api_keys"
+                          "SELECT workspace_id, role FROM api_keys"
                           " WHERE key_sha256 = ?1 AND revoked_at IS NULL",
                           &st);
     if (rc)
@@ -841,9 +860,442 @@ enum ttdm_err ttdm_store_apikey_find(struct ttdm_store *s, const char *key_sha25
         goto done;
     }
     *workspace_id = sqlite3_column_int64(st, 0);
+    /* An unknown role name (written by a newer ttdm) gets the lesser rights. */
+    *role = TTDM_ROLE_AGENT;
+    ttdm_role_parse(ttdm_sql_col_text(st, 1), role);
 done:
     ttdm_sql_reset(st);
     reader_put(s, c);
+    return rc;
+}
+
+/* ---- Users and sessions ------------------------------------------------------------------- */
+
+#define USER_COLS "id, workspace_id, email, name, role, created_at"
+
+static void user_read(sqlite3_stmt *st, struct ttdm_user *u)
+{
+    memset(u, 0, sizeof(*u));
+    u->id = sqlite3_column_int64(st, 0);
+    u->workspace_id = sqlite3_column_int64(st, 1);
+    ttdm_sql_col_copy(st, 2, u->email, sizeof(u->email));
+    ttdm_sql_col_copy(st, 3, u->name, sizeof(u->name));
+    u->role = TTDM_ROLE_AGENT; /* an unknown stored role gets the lesser rights */
+    ttdm_role_parse(ttdm_sql_col_text(st, 4), &u->role);
+    u->created_at = sqlite3_column_int64(st, 5);
+}
+
+struct user_args {
+    const struct ttdm_user *in;
+    const char *hash;
+    int64_t now;
+    int64_t id;
+};
+
+static enum ttdm_err tx_user_create(struct ttdm_sql_conn *c, void *arg)
+{
+    struct user_args *a = arg;
+    sqlite3_stmt *st = NULL;
+    enum ttdm_err rc;
+
+    rc = ttdm_sql_prepare(c,
+                          "INSERT INTO users (workspace_id, email, name, role, password_hash,"
+                          " created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
+                          &st);
+    if (rc)
+        return rc;
+    ttdm_sql_bind_i64(c, st, 1, a->in->workspace_id);
+    ttdm_sql_bind_text(c, st, 2, a->in->email);
+    ttdm_sql_bind_text(c, st, 3, a->in->name);
+    ttdm_sql_bind_text(c, st, 4, ttdm_role_name(a->in->role));
+    ttdm_sql_bind_text(c, st, 5, a->hash);
+    ttdm_sql_bind_i64(c, st, 6, a->now);
+    rc = ttdm_sql_exec(c, st);
+    if (rc == TTDM_OK)
+        a->id = sqlite3_last_insert_rowid(c->db);
+    return rc;
+}
+
+enum ttdm_err ttdm_store_user_create(struct ttdm_store *s, const struct ttdm_user *in,
+                                     const char *password_hash, int64_t *id)
+{
+    struct user_args a = {in, password_hash, ttdm_clock_now_ms(), 0};
+    enum ttdm_err rc;
+
+    if (in->email[0] == '\0' || password_hash == NULL || password_hash[0] == '\0')
+        return TTDM_ERR_BAD_REQUEST;
+    rc = ttdm_group_commit_run(s->gc, tx_user_create, &a);
+    if (rc == TTDM_OK && id != NULL)
+        *id = a.id;
+    return rc;
+}
+
+enum ttdm_err ttdm_store_user_find_by_email(struct ttdm_store *s, const char *email,
+                                            struct ttdm_user *out, char *hash, size_t hash_size)
+{
+    struct ttdm_sql_conn *c = NULL;
+    sqlite3_stmt *st = NULL;
+    bool row = false;
+    enum ttdm_err rc;
+
+    rc = reader_get(s, &c);
+    if (rc)
+        goto done;
+    rc =
+        ttdm_sql_prepare(c, "SELECT " USER_COLS ", password_hash FROM users WHERE email = ?1", &st);
+    if (rc)
+        goto done;
+    ttdm_sql_bind_text(c, st, 1, nz(email));
+    rc = ttdm_sql_step(c, st, &row);
+    if (rc)
+        goto done;
+    if (!row) {
+        rc = TTDM_ERR_NOT_FOUND;
+        goto done;
+    }
+    user_read(st, out);
+    if (hash != NULL)
+        ttdm_sql_col_copy(st, 6, hash, hash_size);
+done:
+    ttdm_sql_reset(st);
+    reader_put(s, c);
+    return rc;
+}
+
+enum ttdm_err ttdm_store_user_get(struct ttdm_store *s, int64_t workspace_id, int64_t id,
+                                  struct ttdm_user *out)
+{
+    struct ttdm_sql_conn *c = NULL;
+    sqlite3_stmt *st = NULL;
+    bool row = false;
+    enum ttdm_err rc;
+
+    rc = reader_get(s, &c);
+    if (rc)
+        goto done;
+    rc = ttdm_sql_prepare(c, "SELECT " USER_COLS " FROM users WHERE id = ?1 AND workspace_id = ?2",
+                          &st);
+    if (rc)
+        goto done;
+    ttdm_sql_bind_i64(c, st, 1, id);
+    ttdm_sql_bind_i64(c, st, 2, workspace_id);
+    rc = ttdm_sql_step(c, st, &row);
+    if (rc)
+        goto done;
+    if (!row) {
+        rc = TTDM_ERR_NOT_FOUND;
+        goto done;
+    }
+    user_read(st, out);
+done:
+    ttdm_sql_reset(st);
+    reader_put(s, c);
+    return rc;
+}
+
+enum ttdm_err ttdm_store_user_list(struct ttdm_store *s, int64_t workspace_id,
+                                   struct ttdm_user **out, size_t *n)
+{
+    struct ttdm_sql_conn *c = NULL;
+    sqlite3_stmt *st = NULL;
+    struct ttdm_user *arr = NULL;
+    size_t cap = 0, count = 0;
+    bool row = false;
+    enum ttdm_err rc;
+
+    *out = NULL;
+    *n = 0;
+    rc = reader_get(s, &c);
+    if (rc)
+        goto done;
+    rc = ttdm_sql_prepare(
+        c, "SELECT " USER_COLS " FROM users WHERE workspace_id = ?1 ORDER BY id LIMIT ?2", &st);
+    if (rc)
+        goto done;
+    ttdm_sql_bind_i64(c, st, 1, workspace_id);
+    ttdm_sql_bind_i64(c, st, 2, PAGE_MAX);
+    for (;;) {
+        rc = ttdm_sql_step(c, st, &row);
+        if (rc || !row)
+            break;
+        if (count == cap) {
+            cap = cap ? cap * 2 : 8;
+            arr = ttdm_realloc(arr, cap * sizeof(*arr));
+        }
+        user_read(st, &arr[count++]);
+    }
+done:
+    ttdm_sql_reset(st);
+    reader_put(s, c);
+    if (rc) {
+        ttdm_free(arr);
+        return rc;
+    }
+    *out = arr != NULL ? arr : ttdm_calloc(1, sizeof(*arr));
+    *n = count;
+    return TTDM_OK;
+}
+
+enum ttdm_err ttdm_store_user_count(struct ttdm_store *s, int64_t *n)
+{
+    struct ttdm_sql_conn *c = NULL;
+    sqlite3_stmt *st = NULL;
+    enum ttdm_err rc;
+
+    *n = 0;
+    rc = reader_get(s, &c);
+    if (rc)
+        return rc;
+    rc = ttdm_sql_prepare(c, "SELECT COUNT(*) FROM users", &st);
+    if (rc == TTDM_OK)
+        rc = query_i64(c, st, n);
+    reader_put(s, c);
+    return rc;
+}
+
+/* Expired sessions go when a new one starts; expired OAuth states after a day, so that a late
+ * callback can still be told "expired" rather than "unknown". */
+static enum ttdm_err forget_expired(struct ttdm_sql_conn *c, int64_t now)
+{
+    sqlite3_stmt *st = NULL;
+    enum ttdm_err rc;
+
+    rc = ttdm_sql_prepare(c, "DELETE FROM sessions WHERE expires_at <= ?1", &st);
+    if (rc)
+        return rc;
+    ttdm_sql_bind_i64(c, st, 1, now);
+    rc = ttdm_sql_exec(c, st);
+    if (rc)
+        return rc;
+    rc = ttdm_sql_prepare(c, "DELETE FROM oauth_states WHERE expires_at <= ?1", &st);
+    if (rc)
+        return rc;
+    ttdm_sql_bind_i64(c, st, 1, now - MS_PER_DAY);
+    return ttdm_sql_exec(c, st);
+}
+
+struct session_args {
+    const struct ttdm_session *in;
+    const char *hash;
+    int64_t id;
+};
+
+static enum ttdm_err tx_session_create(struct ttdm_sql_conn *c, void *arg)
+{
+    struct session_args *a = arg;
+    const struct ttdm_session *in = a->in;
+    sqlite3_stmt *st = NULL;
+    enum ttdm_err rc;
+
+    rc = forget_expired(c, in->created_at);
+    if (rc)
+        return rc;
+    rc = ttdm_sql_prepare(c,
+                          "INSERT INTO sessions (workspace_id, user_id, token_sha256,"
+                          " oauth_binding_sha256, csrf_token, created_at, expires_at)"
+                          " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                          &st);
+    if (rc)
+        return rc;
+    ttdm_sql_bind_i64(c, st, 1, in->workspace_id);
+    ttdm_sql_bind_i64(c, st, 2, in->user_id);
+    ttdm_sql_bind_text(c, st, 3, a->hash);
+    ttdm_sql_bind_text(c, st, 4, in->oauth_binding_sha256);
+    ttdm_sql_bind_text(c, st, 5, in->csrf_token);
+    ttdm_sql_bind_i64(c, st, 6, in->created_at);
+    ttdm_sql_bind_i64(c, st, 7, in->expires_at);
+    rc = ttdm_sql_exec(c, st);
+    if (rc == TTDM_OK)
+        a->id = sqlite3_last_insert_rowid(c->db);
+    return rc;
+}
+
+enum ttdm_err ttdm_store_session_create(struct ttdm_store *s, const struct ttdm_session *in,
+                                        const char *token_sha256, int64_t *id)
+{
+    struct session_args a = {in, token_sha256, 0};
+    enum ttdm_err rc;
+
+    if (token_sha256 == NULL || token_sha256[0] == '\0')
+        return TTDM_ERR_BAD_REQUEST;
+    rc = ttdm_group_commit_run(s->gc, tx_session_create, &a);
+    if (rc == TTDM_OK && id != NULL)
+        *id = a.id;
+    return rc;
+}
+
+enum ttdm_err ttdm_store_session_find(struct ttdm_store *s, const char *token_sha256,
+                                      int64_t now_ms, struct ttdm_session *out)
+{
+    struct ttdm_sql_conn *c = NULL;
+    sqlite3_stmt *st = NULL;
+    bool row = false;
+    enum ttdm_err rc;
+
+    memset(out, 0, sizeof(*out));
+    rc = reader_get(s, &c);
+    if (rc)
+        goto done;
+    /* The user must still belong to the session's workspace; the role is the user's now. */
+    rc = ttdm_sql_prepare(c,
+                          "SELECT se.id, se.workspace_id, se.user_id, u.role, se.csrf_token,"
+                          " se.oauth_binding_sha256, se.created_at, se.expires_at"
+                          " FROM sessions se JOIN users u ON u.id = se.user_id"
+                          " AND u.workspace_id = se.workspace_id"
+                          " WHERE se.token_sha256 = ?1 AND se.expires_at > ?2",
+                          &st);
+    if (rc)
+        goto done;
+    ttdm_sql_bind_text(c, st, 1, nz(token_sha256));
+    ttdm_sql_bind_i64(c, st, 2, now_ms);
+    rc = ttdm_sql_step(c, st, &row);
+    if (rc)
+        goto done;
+    if (!row) {
+        rc = TTDM_ERR_UNAUTHORIZED;
+        goto done;
+    }
+    out->id = sqlite3_column_int64(st, 0);
+    out->workspace_id = sqlite3_column_int64(st, 1);
+    out->user_id = sqlite3_column_int64(st, 2);
+    out->role = TTDM_ROLE_AGENT;
+    ttdm_role_parse(ttdm_sql_col_text(st, 3), &out->role);
+    ttdm_sql_col_copy(st, 4, out->csrf_token, sizeof(out->csrf_token));
+    ttdm_sql_col_copy(st, 5, out->oauth_binding_sha256, sizeof(out->oauth_binding_sha256));
+    out->created_at = sqlite3_column_int64(st, 6);
+    out->expires_at = sqlite3_column_int64(st, 7);
+done:
+    ttdm_sql_reset(st);
+    reader_put(s, c);
+    return rc;
+}
+
+static enum ttdm_err tx_session_delete(struct ttdm_sql_conn *c, void *arg)
+{
+    const int64_t *id = arg;
+    sqlite3_stmt *st = NULL;
+    enum ttdm_err rc;
+
+    rc = ttdm_sql_prepare(c, "DELETE FROM sessions WHERE id = ?1", &st);
+    if (rc)
+        return rc;
+    ttdm_sql_bind_i64(c, st, 1, *id);
+    return ttdm_sql_exec(c, st);
+}
+
+enum ttdm_err ttdm_store_session_delete(struct ttdm_store *s, int64_t id)
+{
+    return ttdm_group_commit_run(s->gc, tx_session_delete, &id);
+}
+
+/* ---- OAuth states ------------------------------------------------------------------------- */
+
+struct state_args {
+    const char *hash;
+    const struct ttdm_oauth_state *in;
+    int64_t now;
+    struct ttdm_oauth_state out;
+};
+
+static enum ttdm_err tx_oauth_state_create(struct ttdm_sql_conn *c, void *arg)
+{
+    struct state_args *a = arg;
+    const struct ttdm_oauth_state *in = a->in;
+    sqlite3_stmt *st = NULL;
+    enum ttdm_err rc;
+
+    rc = forget_expired(c, in->created_at);
+    if (rc)
+        return rc;
+    rc = ttdm_sql_prepare(c,
+                          "INSERT INTO oauth_states (state_sha256, workspace_id, user_id,"
+                          " session_id, channel_id, created_at, expires_at)"
+                          " VALUES (?1, ?2, ?3, ?4, NULLIF(?5, 0), ?6, ?7)",
+                          &st);
+    if (rc)
+        return rc;
+    ttdm_sql_bind_text(c, st, 1, a->hash);
+    ttdm_sql_bind_i64(c, st, 2, in->workspace_id);
+    ttdm_sql_bind_i64(c, st, 3, in->user_id);
+    ttdm_sql_bind_i64(c, st, 4, in->session_id);
+    ttdm_sql_bind_i64(c, st, 5, in->channel_id);
+    ttdm_sql_bind_i64(c, st, 6, in->created_at);
+    ttdm_sql_bind_i64(c, st, 7, in->expires_at);
+    return ttdm_sql_exec(c, st);
+}
+
+enum ttdm_err ttdm_store_oauth_state_create(struct ttdm_store *s, const char *state_sha256,
+                                            const struct ttdm_oauth_state *in)
+{
+    struct state_args a;
+
+    memset(&a, 0, sizeof(a));
+    a.hash = state_sha256;
+    a.in = in;
+    if (state_sha256 == NULL || state_sha256[0] == '\0')
+        return TTDM_ERR_BAD_REQUEST;
+    return ttdm_group_commit_run(s->gc, tx_oauth_state_create, &a);
+}
+
+static enum ttdm_err tx_oauth_state_consume(struct ttdm_sql_conn *c, void *arg)
+{
+    struct state_args *a = arg;
+    struct ttdm_oauth_state *out = &a->out;
+    sqlite3_stmt *st = NULL;
+    bool row = false;
+    enum ttdm_err rc;
+
+    rc = ttdm_sql_prepare(c,
+                          "SELECT st.workspace_id, st.user_id, st.session_id,"
+                          " IFNULL(st.channel_id, 0), st.created_at, st.expires_at,"
+                          " IFNULL(se.oauth_binding_sha256, ''), IFNULL(se.expires_at, 0),"
+                          " IFNULL(u.role, '') FROM oauth_states st"
+                          " LEFT JOIN sessions se ON se.id = st.session_id"
+                          " AND se.user_id = st.user_id"
+                          " LEFT JOIN users u ON u.id = st.user_id"
+                          " WHERE st.state_sha256 = ?1",
+                          &st);
+    if (rc)
+        return rc;
+    ttdm_sql_bind_text(c, st, 1, a->hash);
+    rc = ttdm_sql_step(c, st, &row);
+    if (rc == TTDM_OK && row) {
+        out->workspace_id = sqlite3_column_int64(st, 0);
+        out->user_id = sqlite3_column_int64(st, 1);
+        out->session_id = sqlite3_column_int64(st, 2);
+        out->channel_id = sqlite3_column_int64(st, 3);
+        out->created_at = sqlite3_column_int64(st, 4);
+        out->expires_at = sqlite3_column_int64(st, 5);
+        ttdm_sql_col_copy(st, 6, out->session_binding_sha256, sizeof(out->session_binding_sha256));
+        out->session_alive = sqlite3_column_int64(st, 7) > a->now;
+        out->user_role = TTDM_ROLE_AGENT;
+        ttdm_role_parse(ttdm_sql_col_text(st, 8), &out->user_role);
+    }
+    ttdm_sql_reset(st);
+    if (rc)
+        return rc;
+    if (!row)
+        return TTDM_ERR_NOT_FOUND;
+    rc = ttdm_sql_prepare(c, "DELETE FROM oauth_states WHERE state_sha256 = ?1", &st);
+    if (rc)
+        return rc;
+    ttdm_sql_bind_text(c, st, 1, a->hash);
+    return ttdm_sql_exec(c, st);
+}
+
+enum ttdm_err ttdm_store_oauth_state_consume(struct ttdm_store *s, const char *state_sha256,
+                                             int64_t now_ms, struct ttdm_oauth_state *out)
+{
+    struct state_args a;
+    enum ttdm_err rc;
+
+    memset(&a, 0, sizeof(a));
+    memset(out, 0, sizeof(*out));
+    a.hash = nz(state_sha256);
+    a.now = now_ms;
+    rc = ttdm_group_commit_run(s->gc, tx_oauth_state_consume, &a);
+    if (rc == TTDM_OK)
+        *out = a.out;
     return rc;
 }
 
@@ -851,7 +1303,9 @@ done:
 
 #define CHAN_COLS                                                                                  \
     "id, workspace_id, business_id, username, display_name, avatar_url, region, origin, status, "  \
-    "access_token, refresh_token, token_expires_at, refresh_expires_at, daily_limit, created_at"
+    "access_token, refresh_token, token_expires_at, refresh_expires_at, daily_limit, created_at, " \
+    "auto_reply_enabled, badge_path, badge_mime, badge_size, badge_sha256, region_by_admin, "      \
+    "origin_by_admin, status_reason, connected_at"
 
 static void channel_read(sqlite3_stmt *st, struct ttdm_channel *ch)
 {
@@ -871,6 +1325,15 @@ static void channel_read(sqlite3_stmt *st, struct ttdm_channel *ch)
     ch->refresh_expires_at = sqlite3_column_int64(st, 12);
     ch->daily_limit = sqlite3_column_int(st, 13);
     ch->created_at = sqlite3_column_int64(st, 14);
+    ch->auto_reply_enabled = sqlite3_column_int(st, 15) != 0;
+    ttdm_sql_col_copy(st, 16, ch->badge_path, sizeof(ch->badge_path));
+    ttdm_sql_col_copy(st, 17, ch->badge_mime, sizeof(ch->badge_mime));
+    ch->badge_size = sqlite3_column_int64(st, 18);
+    ttdm_sql_col_copy(st, 19, ch->badge_sha256, sizeof(ch->badge_sha256));
+    ch->region_by_admin = sqlite3_column_int(st, 20) != 0;
+    ch->origin_by_admin = sqlite3_column_int(st, 21) != 0;
+    ttdm_sql_col_copy(st, 22, ch->status_reason, sizeof(ch->status_reason));
+    ch->connected_at = sqlite3_column_int64(st, 23);
 }
 
 struct channel_upsert_args {
@@ -1116,6 +1579,448 @@ enum ttdm_err ttdm_store_channel_set_status(struct ttdm_store *s, int64_t channe
     return ttdm_group_commit_run(s->gc, tx_channel_set_status, &a);
 }
 
+struct connect_args {
+    const struct ttdm_channel *in;
+    int64_t reconnect_id;
+    int default_daily_limit;
+    int64_t now;
+    int64_t id;
+    bool created;
+    char other[TTDM_NAME_MAX];
+};
+
+/* The channel a login is for: the reconnect target (which must hold the same account), or
+ * the workspace's channel of that account; a->id stays 0 when there is none. */
+static enum ttdm_err connect_target(struct ttdm_sql_conn *c, struct connect_args *a)
+{
+    const struct ttdm_channel *in = a->in;
+    sqlite3_stmt *st = NULL;
+    bool row = false, same = true;
+    enum ttdm_err rc;
+
+    if (a->reconnect_id != 0)
+        rc = ttdm_sql_prepare(c,
+                              "SELECT id, business_id = ?3, username FROM channels"
+                              " WHERE id = ?1 AND workspace_id = ?2",
+                              &st);
+    else
+        rc = ttdm_sql_prepare(c,
+                              "SELECT id, 1, username FROM channels"
+                              " WHERE ?1 = 0 AND workspace_id = ?2 AND business_id = ?3",
+                              &st);
+    if (rc)
+        return rc;
+    ttdm_sql_bind_i64(c, st, 1, a->reconnect_id);
+    ttdm_sql_bind_i64(c, st, 2, in->workspace_id);
+    ttdm_sql_bind_text(c, st, 3, in->business_id);
+    rc = ttdm_sql_step(c, st, &row);
+    if (rc == TTDM_OK && row) {
+        a->id = sqlite3_column_int64(st, 0);
+        same = sqlite3_column_int(st, 1) != 0;
+        ttdm_sql_col_copy(st, 2, a->other, sizeof(a->other));
+    }
+    ttdm_sql_reset(st);
+    if (rc)
+        return rc;
+    if (a->reconnect_id != 0 && !row)
+        return TTDM_ERR_NOT_FOUND;
+    if (!same)
+        return TTDM_ERR_ACCOUNT_MISMATCH;
+    return TTDM_OK;
+}
+
+static enum ttdm_err tx_channel_connect(struct ttdm_sql_conn *c, void *arg)
+{
+    struct connect_args *a = arg;
+    const struct ttdm_channel *in = a->in;
+    sqlite3_stmt *st = NULL;
+    enum ttdm_err rc;
+
+    rc = connect_target(c, a);
+    if (rc)
+        return rc;
+    if (a->id != 0) {
+        /* Tokens and profile are swapped in place: the id, and with it every conversation,
+         * message and statistic, stays. Region and origin set by an admin stay too. */
+        rc = ttdm_sql_prepare(
+            c,
+            "UPDATE channels SET username = ?2, display_name = ?3, avatar_url = ?4,"
+            " region = CASE WHEN region_by_admin = 1 THEN region ELSE ?5 END,"
+            " origin = CASE WHEN origin_by_admin = 1 THEN origin ELSE ?6 END,"
+            " status = 'connected', status_reason = '', access_token = ?7, refresh_token = ?8,"
+            " token_expires_at = ?9, refresh_expires_at = ?10, connected_at = ?11,"
+            " updated_at = ?11 WHERE id = ?1",
+            &st);
+        if (rc)
+            return rc;
+        ttdm_sql_bind_i64(c, st, 1, a->id);
+    } else {
+        rc = ttdm_sql_prepare(
+            c,
+            "INSERT INTO channels (workspace_id, username, display_name, avatar_url, region,"
+            " origin, status, access_token, refresh_token, token_expires_at, refresh_expires_at,"
+            " connected_at, created_at, updated_at, business_id, daily_limit)"
+            " VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'connected', ?7, ?8, ?9, ?10, ?11, ?11, ?11, ?12,"
+            " ?13)",
+            &st);
+        if (rc)
+            return rc;
+        ttdm_sql_bind_i64(c, st, 1, in->workspace_id);
+        ttdm_sql_bind_text(c, st, 12, in->business_id);
+        ttdm_sql_bind_i64(c, st, 13,
+                          in->daily_limit > 0 ? in->daily_limit : a->default_daily_limit);
+    }
+    ttdm_sql_bind_text(c, st, 2, in->username);
+    ttdm_sql_bind_text(c, st, 3, in->display_name);
+    ttdm_sql_bind_text(c, st, 4, in->avatar_url);
+    ttdm_sql_bind_text(c, st, 5, in->region);
+    ttdm_sql_bind_text(c, st, 6, ttdm_account_origin_name(in->origin));
+    ttdm_sql_bind_text(c, st, 7, in->access_token);
+    ttdm_sql_bind_text(c, st, 8, in->refresh_token);
+    ttdm_sql_bind_i64(c, st, 9, in->token_expires_at);
+    ttdm_sql_bind_i64(c, st, 10, in->refresh_expires_at);
+    ttdm_sql_bind_i64(c, st, 11, a->now);
+    rc = ttdm_sql_exec(c, st);
+    if (rc)
+        return rc;
+    if (a->id == 0) {
+        a->id = sqlite3_last_insert_rowid(c->db);
+        a->created = true;
+    }
+    return TTDM_OK;
+}
+
+enum ttdm_err ttdm_store_channel_connect(struct ttdm_store *s, const struct ttdm_channel *in,
+                                         int64_t reconnect_id, int64_t *id, bool *created,
+                                         char *other_username, size_t other_size)
+{
+    struct connect_args a;
+    enum ttdm_err rc;
+
+    memset(&a, 0, sizeof(a));
+    a.in = in;
+    a.reconnect_id = reconnect_id;
+    a.default_daily_limit = s->rules.daily_limit_min;
+    a.now = ttdm_clock_now_ms();
+    if (in->business_id[0] == '\0' || in->workspace_id == 0)
+        return TTDM_ERR_BAD_REQUEST;
+    rc = ttdm_group_commit_run(s->gc, tx_channel_connect, &a);
+    if (other_username != NULL && other_size > 0)
+        ttdm_strlcpy(other_username, rc == TTDM_ERR_ACCOUNT_MISMATCH ? a.other : "", other_size);
+    if (rc)
+        return rc;
+    if (id != NULL)
+        *id = a.id;
+    if (created != NULL)
+        *created = a.created;
+    return TTDM_OK;
+}
+
+struct tokens_args {
+    int64_t id;
+    const char *expected_refresh;
+    const char *access;
+    const char *refresh;
+    int64_t expires_at;
+    int64_t refresh_expires_at;
+    int64_t now;
+};
+
+static enum ttdm_err tx_channel_set_tokens(struct ttdm_sql_conn *c, void *arg)
+{
+    struct tokens_args *a = arg;
+    sqlite3_stmt *st = NULL;
+    bool row = false;
+    enum ttdm_err rc;
+
+    /* Compare-and-set on the refresh token: TikTok rotates it on every refresh, so a second
+     * refresher that read the old one must not overwrite the newer pair. */
+    rc = ttdm_sql_prepare(c,
+                          "UPDATE channels SET access_token = ?2, refresh_token = ?3,"
+                          " token_expires_at = ?4,"
+                          " refresh_expires_at = CASE WHEN ?5 > 0 THEN ?5 ELSE refresh_expires_at"
+                          " END, updated_at = ?6 WHERE id = ?1 AND refresh_token = ?7",
+                          &st);
+    if (rc)
+        return rc;
+    ttdm_sql_bind_i64(c, st, 1, a->id);
+    ttdm_sql_bind_text(c, st, 2, a->access);
+    ttdm_sql_bind_text(c, st, 3, a->refresh);
+    ttdm_sql_bind_i64(c, st, 4, a->expires_at);
+    ttdm_sql_bind_i64(c, st, 5, a->refresh_expires_at);
+    ttdm_sql_bind_i64(c, st, 6, a->now);
+    ttdm_sql_bind_text(c, st, 7, a->expected_refresh);
+    rc = ttdm_sql_exec(c, st);
+    if (rc || sqlite3_changes(c->db) > 0)
+        return rc;
+    rc = ttdm_sql_prepare(c, "SELECT 1 FROM channels WHERE id = ?1", &st);
+    if (rc)
+        return rc;
+    ttdm_sql_bind_i64(c, st, 1, a->id);
+    rc = ttdm_sql_step(c, st, &row);
+    ttdm_sql_reset(st);
+    if (rc)
+        return rc;
+    return row ? TTDM_ERR_CONFLICT : TTDM_ERR_NOT_FOUND;
+}
+
+enum ttdm_err ttdm_store_channel_set_tokens(struct ttdm_store *s, int64_t channel_id,
+                                            const char *expected_refresh, const char *access_token,
+                                            const char *refresh_token, int64_t token_expires_at,
+                                            int64_t refresh_expires_at)
+{
+    struct tokens_args a = {channel_id,         nz(expected_refresh), nz(access_token),
+                            nz(refresh_token),  token_expires_at,     refresh_expires_at,
+                            ttdm_clock_now_ms()};
+    return ttdm_group_commit_run(s->gc, tx_channel_set_tokens, &a);
+}
+
+struct reconnect_args {
+    int64_t id;
+    const char *reason;
+    int64_t now;
+};
+
+static enum ttdm_err tx_channel_require_reconnect(struct ttdm_sql_conn *c, void *arg)
+{
+    struct reconnect_args *a = arg;
+    sqlite3_stmt *st = NULL;
+    enum ttdm_err rc;
+
+    rc = ttdm_sql_prepare(c,
+                          "UPDATE channels SET status = 'reconnect_required', status_reason = ?2,"
+                          " updated_at = ?3 WHERE id = ?1",
+                          &st);
+    if (rc)
+        return rc;
+    ttdm_sql_bind_i64(c, st, 1, a->id);
+    ttdm_sql_bind_text(c, st, 2, a->reason);
+    ttdm_sql_bind_i64(c, st, 3, a->now);
+    rc = ttdm_sql_exec(c, st);
+    if (rc == TTDM_OK && sqlite3_changes(c->db) == 0)
+        rc = TTDM_ERR_NOT_FOUND;
+    return rc;
+}
+
+enum ttdm_err ttdm_store_channel_require_reconnect(struct ttdm_store *s, int64_t channel_id,
+                                                   const char *reason)
+{
+    struct reconnect_args a = {channel_id, nz(reason), ttdm_clock_now_ms()};
+    return ttdm_group_commit_run(s->gc, tx_channel_require_reconnect, &a);
+}
+
+struct settings_args {
+    int64_t workspace_id;
+    int64_t id;
+    const struct ttdm_channel_settings *set;
+    int64_t now;
+};
+
+static enum ttdm_err tx_channel_update_settings(struct ttdm_sql_conn *c, void *arg)
+{
+    struct settings_args *a = arg;
+    const struct ttdm_channel_settings *set = a->set;
+    sqlite3_stmt *st = NULL;
+    enum ttdm_err rc;
+
+    rc = ttdm_sql_prepare(
+        c,
+        "UPDATE channels SET"
+        " auto_reply_enabled = CASE WHEN ?3 >= 0 THEN ?3 ELSE auto_reply_enabled END,"
+        " auto_reply_text = IFNULL(?4, auto_reply_text),"
+        " daily_limit = CASE WHEN ?5 > 0 THEN ?5 ELSE daily_limit END,"
+        " region = IFNULL(?6, region),"
+        " region_by_admin = CASE WHEN ?6 IS NULL THEN region_by_admin ELSE 1 END,"
+        " origin = IFNULL(?7, origin),"
+        " origin_by_admin = CASE WHEN ?7 IS NULL THEN origin_by_admin ELSE 1 END,"
+        " updated_at = ?8 WHERE id = ?1 AND workspace_id = ?2",
+        &st);
+    if (rc)
+        return rc;
+    ttdm_sql_bind_i64(c, st, 1, a->id);
+    ttdm_sql_bind_i64(c, st, 2, a->workspace_id);
+    ttdm_sql_bind_i64(c, st, 3, set->auto_reply_enabled < 0 ? -1 : set->auto_reply_enabled != 0);
+    ttdm_sql_bind_text(c, st, 4, set->auto_reply_text);
+    ttdm_sql_bind_i64(c, st, 5, set->daily_limit);
+    ttdm_sql_bind_text(c, st, 6, set->region);
+    ttdm_sql_bind_text(
+        c, st, 7,
+        set->origin < 0 ? NULL : ttdm_account_origin_name((enum ttdm_account_origin)set->origin));
+    ttdm_sql_bind_i64(c, st, 8, a->now);
+    rc = ttdm_sql_exec(c, st);
+    if (rc == TTDM_OK && sqlite3_changes(c->db) == 0)
+        rc = TTDM_ERR_NOT_FOUND;
+    return rc;
+}
+
+enum ttdm_err ttdm_store_channel_update_settings(struct ttdm_store *s, int64_t workspace_id,
+                                                 int64_t id,
+                                                 const struct ttdm_channel_settings *set)
+{
+    struct settings_args a = {workspace_id, id, set, ttdm_clock_now_ms()};
+    return ttdm_group_commit_run(s->gc, tx_channel_update_settings, &a);
+}
+
+enum ttdm_err ttdm_store_channel_auto_reply_text(struct ttdm_store *s, int64_t workspace_id,
+                                                 int64_t id, char **text)
+{
+    struct ttdm_sql_conn *c = NULL;
+    sqlite3_stmt *st = NULL;
+    bool row = false;
+    enum ttdm_err rc;
+
+    *text = NULL;
+    rc = reader_get(s, &c);
+    if (rc)
+        goto done;
+    rc = ttdm_sql_prepare(
+        c, "SELECT auto_reply_text FROM channels WHERE id = ?1 AND workspace_id = ?2", &st);
+    if (rc)
+        goto done;
+    ttdm_sql_bind_i64(c, st, 1, id);
+    ttdm_sql_bind_i64(c, st, 2, workspace_id);
+    rc = ttdm_sql_step(c, st, &row);
+    if (rc)
+        goto done;
+    if (!row) {
+        rc = TTDM_ERR_NOT_FOUND;
+        goto done;
+    }
+    *text = ttdm_strndup(ttdm_sql_col_text(st, 0), (size_t)sqlite3_column_bytes(st, 0));
+done:
+    ttdm_sql_reset(st);
+    reader_put(s, c);
+    return rc;
+}
+
+struct badge_args {
+    int64_t workspace_id;
+    int64_t id;
+    const char *path;
+    const char *mime;
+    int64_t size;
+    const char *sha256;
+    int64_t now;
+};
+
+static enum ttdm_err tx_channel_set_badge(struct ttdm_sql_conn *c, void *arg)
+{
+    struct badge_args *a = arg;
+    sqlite3_stmt *st = NULL;
+    enum ttdm_err rc;
+
+    rc = ttdm_sql_prepare(c,
+                          "UPDATE channels SET badge_path = ?3, badge_mime = ?4, badge_size = ?5,"
+                          " badge_sha256 = ?6, updated_at = ?7"
+                          " WHERE id = ?1 AND workspace_id = ?2",
+                          &st);
+    if (rc)
+        return rc;
+    ttdm_sql_bind_i64(c, st, 1, a->id);
+    ttdm_sql_bind_i64(c, st, 2, a->workspace_id);
+    ttdm_sql_bind_text(c, st, 3, a->path);
+    ttdm_sql_bind_text(c, st, 4, a->mime);
+    ttdm_sql_bind_i64(c, st, 5, a->size);
+    ttdm_sql_bind_text(c, st, 6, a->sha256);
+    ttdm_sql_bind_i64(c, st, 7, a->now);
+    rc = ttdm_sql_exec(c, st);
+    if (rc == TTDM_OK && sqlite3_changes(c->db) == 0)
+        rc = TTDM_ERR_NOT_FOUND;
+    return rc;
+}
+
+enum ttdm_err ttdm_store_channel_set_badge(struct ttdm_store *s, int64_t workspace_id, int64_t id,
+                                           const char *path, const char *mime, int64_t size,
+                                           const char *sha256_hex)
+{
+    bool clear = path == NULL || path[0] == '\0';
+    struct badge_args a = {workspace_id,       id,
+                           clear ? "" : path,  clear ? "" : nz(mime),
+                           clear ? 0 : size,   clear ? "" : nz(sha256_hex),
+                           ttdm_clock_now_ms()};
+    return ttdm_group_commit_run(s->gc, tx_channel_set_badge, &a);
+}
+
+/* ---- Shared by sends, auto-responses and retries ------------------------------------------ */
+
+static enum ttdm_err outbox_insert(struct ttdm_sql_conn *c, int64_t msg_id, int64_t workspace_id,
+                                   int64_t now)
+{
+    sqlite3_stmt *st = NULL;
+    enum ttdm_err rc;
+
+    rc = ttdm_sql_prepare(c,
+                          "INSERT INTO outbox (message_id, workspace_id, next_attempt_at)"
+                          " VALUES (?1, ?2, ?3)",
+                          &st);
+    if (rc)
+        return rc;
+    ttdm_sql_bind_i64(c, st, 1, msg_id);
+    ttdm_sql_bind_i64(c, st, 2, workspace_id);
+    ttdm_sql_bind_i64(c, st, 3, now);
+    return ttdm_sql_exec(c, st);
+}
+
+/*
+ * A business message reserved at `now` counts at once, like every send: the day's set (unless
+ * the conversation was already counted), the quota, unread and the list preview. Saves the
+ * conversation.
+ */
+static enum ttdm_err count_reserved(struct ttdm_sql_conn *c, struct conv_row *r, int64_t now,
+                                    bool was_counted, enum ttdm_msg_type type, const char *text,
+                                    size_t text_len)
+{
+    char preview[PREVIEW_SIZE];
+    bool newest;
+    enum ttdm_err rc;
+
+    if (!was_counted) {
+        rc = daily_add(c, r->workspace_id, r->channel_id, day_of(c, now), r->id);
+        if (rc)
+            return rc;
+    }
+    if (now > r->latest_customer_msg_at)
+        r->replies_used++;
+    if (now > r->last_business_msg_at) {
+        r->last_business_msg_at = now;
+        if (now >= r->latest_customer_msg_at)
+            r->unread_count = 0;
+        else if ((rc = count_unread(c, r->id, now, &r->unread_count)) != TTDM_OK)
+            return rc;
+    }
+    newest = now >= r->last_activity_at;
+    if (newest) {
+        r->last_activity_at = now;
+        preview_of(type, text, text != NULL ? text_len : 0, NULL, preview, sizeof(preview));
+    }
+    return conv_save(c, r, newest ? preview : NULL, now);
+}
+
+/* Adds delta to one analytics counter of a channel's day (same transaction as its cause). */
+static enum ttdm_err counter_add(struct ttdm_sql_conn *c, int64_t workspace_id, int64_t channel_id,
+                                 int64_t day, const char *metric, const char *key, int64_t delta)
+{
+    sqlite3_stmt *st = NULL;
+    enum ttdm_err rc;
+
+    rc = ttdm_sql_prepare(c,
+                          "INSERT INTO analytics_counters"
+                          " (channel_id, day, metric, key, workspace_id, value)"
+                          " VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
+                          " ON CONFLICT (channel_id, day, metric, key)"
+                          " DO UPDATE SET value = value + excluded.value",
+                          &st);
+    if (rc)
+        return rc;
+    ttdm_sql_bind_i64(c, st, 1, channel_id);
+    ttdm_sql_bind_i64(c, st, 2, day);
+    ttdm_sql_bind_text(c, st, 3, metric);
+    ttdm_sql_bind_text(c, st, 4, key);
+    ttdm_sql_bind_i64(c, st, 5, workspace_id);
+    ttdm_sql_bind_i64(c, st, 6, delta);
+    return ttdm_sql_exec(c, st);
+}
+
 /* ---- Inbound ------------------------------------------------------------------------------ */
 
 static enum ttdm_err customer_update(struct ttdm_sql_conn *c, int64_t id, const char *username,
@@ -1281,6 +2186,82 @@ struct inbound_args {
 };
 
 /*
+ * The channel's auto-response to a customer message that opened a window, reserved in the
+ * same transaction as that message, exactly like an agent's send at `now` (every rule asked,
+ * counted at once). This costs one row read per new window and nothing per other webhook. A
+ * refusal is recorded as a skipped auto-response and never retried: the next chance is the
+ * next window.
+ */
+static enum ttdm_err auto_reply(struct ttdm_sql_conn *c, struct conv_row *r, int64_t now,
+                                struct ttdm_inbound_result *res)
+{
+    struct ttdm_conversation_state cs;
+    struct ttdm_channel_state chs;
+    struct ttdm_reply_budget budget;
+    struct msg_new m;
+    sqlite3_stmt *st = NULL;
+    char *text = NULL;
+    bool row = false, enabled = false;
+    int64_t msg_id = 0;
+    enum ttdm_err rc;
+
+    rc = ttdm_sql_prepare(
+        c, "SELECT auto_reply_enabled, auto_reply_text FROM channels WHERE id = ?1", &st);
+    if (rc)
+        return rc;
+    ttdm_sql_bind_i64(c, st, 1, r->channel_id);
+    rc = ttdm_sql_step(c, st, &row);
+    if (rc == TTDM_OK && row) {
+        enabled = sqlite3_column_int(st, 0) != 0;
+        if (enabled)
+            text = ttdm_strndup(ttdm_sql_col_text(st, 1), (size_t)sqlite3_column_bytes(st, 1));
+    }
+    ttdm_sql_reset(st);
+    if (rc || !enabled || text == NULL || text[0] == '\0')
+        goto done;
+
+    rc = policy_inputs(c, r, now, &cs, &chs);
+    if (rc)
+        goto done;
+    ttdm_policy_budget(c->rules, &cs, &chs, now, &budget);
+    if (budget.may_send != TTDM_OK) {
+        res->auto_reply_refused = budget.may_send;
+        rc = counter_add(c, r->workspace_id, r->channel_id, day_of(c, now), "auto_reply_skipped",
+                         ttdm_err_code(budget.may_send), 1);
+        if (rc == TTDM_OK)
+            rc = counter_add(c, r->workspace_id, r->channel_id, day_of(c, now), "refused",
+                             ttdm_err_code(budget.may_send), 1);
+        goto done;
+    }
+    memset(&m, 0, sizeof(m));
+    m.workspace_id = r->workspace_id;
+    m.channel_id = r->channel_id;
+    m.conversation_id = r->id;
+    m.direction = TTDM_DIR_BUSINESS;
+    m.source = TTDM_SOURCE_AUTO;
+    m.type = TTDM_MSG_TEXT;
+    m.status = TTDM_STATUS_QUEUED;
+    m.text = text;
+    m.text_len = strlen(text);
+    /* It answers the customer's message, so it is after it even when TikTok's timestamp is a
+     * little ahead of our clock: otherwise it would not count against the new quota. */
+    m.timestamp_ms = now > r->latest_customer_msg_at ? now : r->latest_customer_msg_at + 1;
+    m.counts = true;
+    m.now = now;
+    rc = message_insert(c, &m, &msg_id);
+    if (rc == TTDM_OK)
+        rc = outbox_insert(c, msg_id, r->workspace_id, now);
+    if (rc == TTDM_OK)
+        rc =
+            count_reserved(c, r, m.timestamp_ms, cs.counted_today, TTDM_MSG_TEXT, text, m.text_len);
+    if (rc == TTDM_OK)
+        res->auto_reply_id = msg_id;
+done:
+    ttdm_free(text);
+    return rc;
+}
+
+/*
  * An event whose TikTok message id is already stored: a redelivery (nothing changes), or
  * the first echo of a message we sent, which brings TikTok's own timestamp for it.
  */
@@ -1428,6 +2409,8 @@ static enum ttdm_err tx_record_inbound(struct ttdm_sql_conn *c, void *arg)
         return rc;
     a->res.conversation_id = r.id;
     a->res.message_id = msg_id;
+    if (a->res.opened_window)
+        return auto_reply(c, &r, ev->received_at, &a->res);
     return TTDM_OK;
 }
 
@@ -1586,10 +2569,8 @@ static enum ttdm_err tx_reserve_send(struct ttdm_sql_conn *c, void *arg)
     struct ttdm_channel_state chs;
     struct conv_row r;
     struct msg_new m;
-    char preview[PREVIEW_SIZE];
-    sqlite3_stmt *st = NULL;
     int64_t msg_id = 0;
-    bool was_counted, newest;
+    bool was_counted;
     enum ttdm_err rc;
 
     rc = conv_load(c, req->conversation_id, &r);
@@ -1640,40 +2621,10 @@ static enum ttdm_err tx_reserve_send(struct ttdm_sql_conn *c, void *arg)
     rc = message_insert(c, &m, &msg_id);
     if (rc)
         return rc;
-
-    rc = ttdm_sql_prepare(c,
-                          "INSERT INTO outbox (message_id, workspace_id, next_attempt_at)"
-                          " VALUES (?1, ?2, ?3)",
-                          &st);
+    rc = outbox_insert(c, msg_id, r.workspace_id, now);
     if (rc)
         return rc;
-    ttdm_sql_bind_i64(c, st, 1, msg_id);
-    ttdm_sql_bind_i64(c, st, 2, r.workspace_id);
-    ttdm_sql_bind_i64(c, st, 3, now);
-    rc = ttdm_sql_exec(c, st);
-    if (rc)
-        return rc;
-
-    if (!was_counted) {
-        rc = daily_add(c, r.workspace_id, r.channel_id, day_of(c, now), r.id);
-        if (rc)
-            return rc;
-    }
-    if (now > r.latest_customer_msg_at)
-        r.replies_used++;
-    if (now > r.last_business_msg_at) {
-        r.last_business_msg_at = now;
-        if (now >= r.latest_customer_msg_at)
-            r.unread_count = 0;
-        else if ((rc = count_unread(c, r.id, now, &r.unread_count)) != TTDM_OK)
-            return rc;
-    }
-    newest = now >= r.last_activity_at;
-    if (newest) {
-        r.last_activity_at = now;
-        preview_of(req->type, req->text, m.text_len, NULL, preview, sizeof(preview));
-    }
-    rc = conv_save(c, &r, newest ? preview : NULL, now);
+    rc = count_reserved(c, &r, now, was_counted, req->type, req->text, m.text_len);
     if (rc)
         return rc;
 
@@ -2025,12 +2976,12 @@ static enum ttdm_err tx_mark_failed(struct ttdm_sql_conn *c, void *arg)
     struct failed_args *a = arg;
     sqlite3_stmt *st = NULL;
     bool row = false, counts = false;
-    int64_t conv_id = 0, channel_id = 0, ts = 0;
+    int64_t conv_id = 0, channel_id = 0, ts = 0, workspace_id = 0;
     struct conv_row r;
     enum ttdm_err rc;
 
     rc = ttdm_sql_prepare(c,
-                          "SELECT conversation_id, channel_id, timestamp_ms, counts"
+                          "SELECT conversation_id, channel_id, timestamp_ms, counts, workspace_id"
                           " FROM messages WHERE id = ?1 AND direction = 'business'",
                           &st);
     if (rc)
@@ -2042,6 +2993,7 @@ static enum ttdm_err tx_mark_failed(struct ttdm_sql_conn *c, void *arg)
         channel_id = sqlite3_column_int64(st, 1);
         ts = sqlite3_column_int64(st, 2);
         counts = sqlite3_column_int(st, 3) != 0;
+        workspace_id = sqlite3_column_int64(st, 4);
     }
     ttdm_sql_reset(st);
     if (rc)
@@ -2065,6 +3017,13 @@ static enum ttdm_err tx_mark_failed(struct ttdm_sql_conn *c, void *arg)
     rc = ttdm_sql_exec(c, st);
     if (rc)
         return rc;
+    if (a->tiktok_code != 0) {
+        char key[16];
+        snprintf(key, sizeof(key), "%d", a->tiktok_code);
+        rc = counter_add(c, workspace_id, channel_id, day_of(c, a->now), "tiktok_error", key, 1);
+        if (rc)
+            return rc;
+    }
     rc = ttdm_sql_prepare(c, "DELETE FROM outbox WHERE message_id = ?1", &st);
     if (rc)
         return rc;
@@ -2092,6 +3051,148 @@ enum ttdm_err ttdm_store_mark_failed(struct ttdm_store *s, int64_t message_id, e
 {
     struct failed_args a = {message_id, err, tiktok_code, nz(error_text), give_back, now_ms};
     return ttdm_group_commit_run(s->gc, tx_mark_failed, &a);
+}
+
+struct requeue_args {
+    int64_t workspace_id;
+    int64_t id;
+    int64_t now;
+    bool skip_policy;
+    struct ttdm_message *out;
+    struct ttdm_reply_budget budget;
+};
+
+/* A failed message that still counts (an uncertain outcome) stops counting, so that the new
+ * reservation is judged like a fresh send and never counts twice. */
+static enum ttdm_err uncount_failed(struct ttdm_sql_conn *c, int64_t id, int64_t now)
+{
+    sqlite3_stmt *st = NULL;
+    bool row = false, counts = false;
+    int64_t conv_id = 0, channel_id = 0, ts = 0;
+    struct conv_row r;
+    enum ttdm_err rc;
+
+    rc = ttdm_sql_prepare(
+        c, "SELECT counts, conversation_id, channel_id, timestamp_ms FROM messages WHERE id = ?1",
+        &st);
+    if (rc)
+        return rc;
+    ttdm_sql_bind_i64(c, st, 1, id);
+    rc = ttdm_sql_step(c, st, &row);
+    if (rc == TTDM_OK && row) {
+        counts = sqlite3_column_int(st, 0) != 0;
+        conv_id = sqlite3_column_int64(st, 1);
+        channel_id = sqlite3_column_int64(st, 2);
+        ts = sqlite3_column_int64(st, 3);
+    }
+    ttdm_sql_reset(st);
+    if (rc || !row || !counts)
+        return rc;
+    rc = ttdm_sql_prepare(c, "UPDATE messages SET counts = 0 WHERE id = ?1", &st);
+    if (rc)
+        return rc;
+    ttdm_sql_bind_i64(c, st, 1, id);
+    rc = ttdm_sql_exec(c, st);
+    if (rc)
+        return rc;
+    rc = daily_release_if_unused(c, channel_id, conv_id, day_of(c, ts));
+    if (rc)
+        return rc;
+    rc = conv_load(c, conv_id, &r);
+    if (rc)
+        return rc;
+    rc = conv_recompute(c, &r);
+    if (rc)
+        return rc;
+    return conv_save(c, &r, NULL, now);
+}
+
+static enum ttdm_err tx_requeue_failed(struct ttdm_sql_conn *c, void *arg)
+{
+    struct requeue_args *a = arg;
+    struct ttdm_conversation_state cs;
+    struct ttdm_channel_state chs;
+    struct conv_row r;
+    sqlite3_stmt *st = NULL;
+    bool was_counted;
+    enum ttdm_err rc;
+
+    rc = message_load(c, a->workspace_id, a->id, a->out);
+    if (rc)
+        return rc;
+    if (a->out->direction != TTDM_DIR_BUSINESS || a->out->status != TTDM_STATUS_FAILED)
+        return TTDM_ERR_CONFLICT;
+    rc = uncount_failed(c, a->id, a->now);
+    if (rc)
+        return rc;
+    rc = conv_load(c, a->out->conversation_id, &r);
+    if (rc)
+        return rc;
+    rc = policy_inputs(c, &r, a->now, &cs, &chs);
+    if (rc)
+        return rc;
+    ttdm_policy_budget(c->rules, &cs, &chs, a->now, &a->budget);
+    if (a->budget.may_send != TTDM_OK && !a->skip_policy)
+        return a->budget.may_send;
+    was_counted = cs.counted_today;
+
+    rc = ttdm_sql_prepare(c,
+                          "UPDATE messages SET status = 'queued', counts = 1, timestamp_ms = ?2,"
+                          " error_code = '', error_text = '', tiktok_error_code = 0, attempts = 0,"
+                          " echo_seen = 0, updated_at = ?2 WHERE id = ?1",
+                          &st);
+    if (rc)
+        return rc;
+    ttdm_sql_bind_i64(c, st, 1, a->id);
+    ttdm_sql_bind_i64(c, st, 2, a->now);
+    rc = ttdm_sql_exec(c, st);
+    if (rc)
+        return rc;
+    rc = outbox_insert(c, a->id, r.workspace_id, a->now);
+    if (rc)
+        return rc;
+    rc = count_reserved(c, &r, a->now, was_counted, a->out->type, a->out->text,
+                        a->out->text != NULL ? strlen(a->out->text) : 0);
+    if (rc)
+        return rc;
+    cs.replies_used = r.replies_used;
+    cs.counted_today = true;
+    if (!was_counted)
+        chs.daily_used++;
+    ttdm_policy_budget(c->rules, &cs, &chs, a->now, &a->budget);
+    ttdm_message_cleanup(a->out);
+    return message_load(c, 0, a->id, a->out);
+}
+
+enum ttdm_err ttdm_store_requeue_failed(struct ttdm_store *s, int64_t workspace_id,
+                                        int64_t message_id, int64_t now_ms, bool skip_policy,
+                                        struct ttdm_message *out, struct ttdm_reply_budget *budget)
+{
+    struct ttdm_message local;
+    struct requeue_args a = {
+        .workspace_id = workspace_id, .id = message_id, .now = now_ms, .skip_policy = skip_policy};
+    enum ttdm_err rc;
+
+    if (out == NULL)
+        out = &local;
+    memset(out, 0, sizeof(*out));
+    if (workspace_id == 0)
+        return TTDM_ERR_NOT_FOUND;
+    a.out = out;
+    rc = ttdm_group_commit_run(s->gc, tx_requeue_failed, &a);
+    if (rc != TTDM_OK) {
+        ttdm_message_cleanup(out);
+        memset(out, 0, sizeof(*out));
+    }
+    if (budget != NULL) {
+        if (rc == TTDM_OK || is_rule_refusal(rc))
+            *budget = a.budget;
+        else
+            memset(budget, 0, sizeof(*budget));
+    }
+    if (out == &local)
+        ttdm_message_cleanup(&local);
+    return rc;
 }
 
 struct retry_args {
@@ -2140,7 +3241,7 @@ enum ttdm_err ttdm_store_schedule_retry(struct ttdm_store *s, int64_t message_id
     " EXISTS (SELECT 1 FROM daily_conversations d WHERE d.channel_id = c.channel_id"               \
     "  AND d.day = ?1 AND d.conversation_id = c.id),"                                              \
     " (SELECT COUNT(*) FROM daily_conversations d WHERE d.channel_id = c.channel_id"               \
-    "  AND d.day = ?1)"                                                                            \
+    "  AND d.day = ?1), ch.username, ch.display_name, ch.badge_sha256"                             \
     " FROM conversations c JOIN channels ch ON ch.id = c.channel_id"                               \
     " LEFT JOIN customers cu ON cu.id = c.customer_id "
 
@@ -2170,6 +3271,9 @@ static void conv_view_read(sqlite3_stmt *st, const struct ttdm_policy_rules *rul
     v->created_at = sqlite3_column_int64(st, 18);
     v->state.counted_today = sqlite3_column_int(st, 19) != 0;
     v->channel_state.daily_used = sqlite3_column_int(st, 20);
+    ttdm_sql_col_copy(st, 21, v->channel_username, sizeof(v->channel_username));
+    ttdm_sql_col_copy(st, 22, v->channel_display_name, sizeof(v->channel_display_name));
+    ttdm_sql_col_copy(st, 23, v->channel_badge_sha256, sizeof(v->channel_badge_sha256));
     if (budget != NULL)
         ttdm_policy_budget(rules, &v->state, &v->channel_state, now, budget);
 }
@@ -2362,4 +3466,273 @@ enum ttdm_err ttdm_store_message_get(struct ttdm_store *s, int64_t workspace_id,
     rc = message_load(c, workspace_id, id, out);
     reader_put(s, c);
     return rc;
+}
+
+/* ---- Analytics ---------------------------------------------------------------------------- */
+
+#define ANALYTICS_DAYS_MAX 366
+
+struct count_args {
+    int64_t channel_id;
+    int64_t at;
+    const char *metric;
+    const char *key;
+    int64_t delta;
+};
+
+static enum ttdm_err tx_analytics_count(struct ttdm_sql_conn *c, void *arg)
+{
+    struct count_args *a = arg;
+    sqlite3_stmt *st = NULL;
+    bool row = false;
+    int64_t workspace_id = 0;
+    enum ttdm_err rc;
+
+    rc = ttdm_sql_prepare(c, "SELECT workspace_id FROM channels WHERE id = ?1", &st);
+    if (rc)
+        return rc;
+    ttdm_sql_bind_i64(c, st, 1, a->channel_id);
+    rc = ttdm_sql_step(c, st, &row);
+    if (rc == TTDM_OK && row)
+        workspace_id = sqlite3_column_int64(st, 0);
+    ttdm_sql_reset(st);
+    if (rc)
+        return rc;
+    if (!row)
+        return TTDM_ERR_NOT_FOUND;
+    return counter_add(c, workspace_id, a->channel_id, day_of(c, a->at), a->metric, a->key,
+                       a->delta);
+}
+
+enum ttdm_err ttdm_store_analytics_count(struct ttdm_store *s, int64_t channel_id, int64_t at_ms,
+                                         const char *metric, const char *key, int64_t delta)
+{
+    struct count_args a = {channel_id, at_ms, nz(metric), nz(key), delta};
+    return ttdm_group_commit_run(s->gc, tx_analytics_count, &a);
+}
+
+static void response_add(struct ttdm_analytics_day *d, size_t *cap, int64_t ms)
+{
+    if (d->n_response == *cap) {
+        *cap = *cap ? *cap * 2 : 16;
+        d->response_ms = ttdm_realloc(d->response_ms, *cap * sizeof(*d->response_ms));
+    }
+    d->response_ms[d->n_response++] = ms;
+}
+
+static int cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/*
+ * Counts messages per day and measures first responses, in one pass over the channel's
+ * messages ordered by conversation and time. The pass starts one window before the first day
+ * (so a customer already waiting is known) and ends one window after the last (a reply can
+ * only come within the window, so every wait of the range is closed by then).
+ */
+static enum ttdm_err analytics_messages(struct ttdm_sql_conn *c, int64_t workspace_id,
+                                        int64_t channel_id, int64_t from_day,
+                                        struct ttdm_analytics_day *days, size_t n_days,
+                                        size_t *caps)
+{
+    sqlite3_stmt *st = NULL;
+    int64_t start, end, unused, conv = 0, waiting_since = 0;
+    bool row = false;
+    enum ttdm_err rc;
+
+    day_bounds(c, from_day, &start, &unused);
+    day_bounds(c, from_day + (int64_t)n_days - 1, &unused, &end);
+    rc = ttdm_sql_prepare(c,
+                          "SELECT m.conversation_id, m.direction, m.source, m.status,"
+                          " m.timestamp_ms FROM conversations cv"
+                          " JOIN messages m ON m.conversation_id = cv.id"
+                          " WHERE cv.workspace_id = ?1 AND cv.channel_id = ?2"
+                          " AND m.timestamp_ms >= ?3 AND m.timestamp_ms < ?4"
+                          " ORDER BY m.conversation_id, m.timestamp_ms, m.id",
+                          &st);
+    if (rc)
+        return rc;
+    ttdm_sql_bind_i64(c, st, 1, workspace_id);
+    ttdm_sql_bind_i64(c, st, 2, channel_id);
+    ttdm_sql_bind_i64(c, st, 3, start - c->rules->window_ms);
+    ttdm_sql_bind_i64(c, st, 4, end + c->rules->window_ms);
+    for (;;) {
+        int64_t conv_id, ts, idx;
+        enum ttdm_direction dir;
+        enum ttdm_msg_source source;
+        enum ttdm_msg_status status;
+        bool delivered;
+
+        rc = ttdm_sql_step(c, st, &row);
+        if (rc || !row)
+            break;
+        conv_id = sqlite3_column_int64(st, 0);
+        dir = direction_parse(ttdm_sql_col_text(st, 1));
+        source = source_parse(ttdm_sql_col_text(st, 2));
+        status = status_parse(ttdm_sql_col_text(st, 3));
+        ts = sqlite3_column_int64(st, 4);
+        if (conv_id != conv) {
+            conv = conv_id;
+            waiting_since = 0;
+        }
+        delivered = status == TTDM_STATUS_SENT || status == TTDM_STATUS_READ;
+        idx = day_of(c, ts) - from_day;
+        if (idx >= 0 && (size_t)idx < n_days) {
+            if (dir == TTDM_DIR_CUSTOMER)
+                days[idx].customer_messages++;
+            else if (delivered && (unsigned)source < 4)
+                days[idx].business_messages[source]++;
+        }
+        if (dir == TTDM_DIR_CUSTOMER) {
+            if (waiting_since == 0)
+                waiting_since = ts;
+        } else if (delivered && source != TTDM_SOURCE_AUTO && waiting_since != 0) {
+            int64_t wait_idx = day_of(c, waiting_since) - from_day;
+            if (wait_idx >= 0 && (size_t)wait_idx < n_days)
+                response_add(&days[wait_idx], &caps[wait_idx], ts - waiting_since);
+            waiting_since = 0;
+        }
+    }
+    ttdm_sql_reset(st);
+    return rc;
+}
+
+static enum ttdm_err analytics_other(struct ttdm_sql_conn *c, int64_t workspace_id,
+                                     int64_t channel_id, int64_t from_day,
+                                     struct ttdm_analytics_day *days, size_t n_days)
+{
+    sqlite3_stmt *st = NULL;
+    int64_t start, end, unused, to_day = from_day + (int64_t)n_days - 1;
+    size_t *caps = ttdm_calloc(n_days, sizeof(*caps));
+    bool row = false;
+    enum ttdm_err rc;
+
+    day_bounds(c, from_day, &start, &unused);
+    day_bounds(c, to_day, &unused, &end);
+    rc = ttdm_sql_prepare(c,
+                          "SELECT created_at FROM conversations WHERE workspace_id = ?1"
+                          " AND channel_id = ?2 AND created_at >= ?3 AND created_at < ?4",
+                          &st);
+    if (rc)
+        goto done;
+    ttdm_sql_bind_i64(c, st, 1, workspace_id);
+    ttdm_sql_bind_i64(c, st, 2, channel_id);
+    ttdm_sql_bind_i64(c, st, 3, start);
+    ttdm_sql_bind_i64(c, st, 4, end);
+    while ((rc = ttdm_sql_step(c, st, &row)) == TTDM_OK && row) {
+        int64_t idx = day_of(c, sqlite3_column_int64(st, 0)) - from_day;
+        if (idx >= 0 && (size_t)idx < n_days)
+            days[idx].new_conversations++;
+    }
+    ttdm_sql_reset(st);
+    st = NULL;
+    if (rc)
+        goto done;
+
+    rc = ttdm_sql_prepare(c,
+                          "SELECT day, COUNT(*) FROM daily_conversations WHERE channel_id = ?1"
+                          " AND day >= ?2 AND day <= ?3 GROUP BY day",
+                          &st);
+    if (rc)
+        goto done;
+    ttdm_sql_bind_i64(c, st, 1, channel_id);
+    ttdm_sql_bind_i64(c, st, 2, from_day);
+    ttdm_sql_bind_i64(c, st, 3, to_day);
+    while ((rc = ttdm_sql_step(c, st, &row)) == TTDM_OK && row)
+        days[sqlite3_column_int64(st, 0) - from_day].daily_conversations_used =
+            sqlite3_column_int64(st, 1);
+    ttdm_sql_reset(st);
+    st = NULL;
+    if (rc)
+        goto done;
+
+    rc = ttdm_sql_prepare(c,
+                          "SELECT day, metric, key, value FROM analytics_counters"
+                          " WHERE channel_id = ?1 AND workspace_id = ?2 AND day >= ?3"
+                          " AND day <= ?4 ORDER BY day, metric, key",
+                          &st);
+    if (rc)
+        goto done;
+    ttdm_sql_bind_i64(c, st, 1, channel_id);
+    ttdm_sql_bind_i64(c, st, 2, workspace_id);
+    ttdm_sql_bind_i64(c, st, 3, from_day);
+    ttdm_sql_bind_i64(c, st, 4, to_day);
+    while ((rc = ttdm_sql_step(c, st, &row)) == TTDM_OK && row) {
+        struct ttdm_analytics_day *d = &days[sqlite3_column_int64(st, 0) - from_day];
+        struct ttdm_analytics_count *k;
+        if (d->n_counts == caps[d - days]) {
+            caps[d - days] = caps[d - days] ? caps[d - days] * 2 : 4;
+            d->counts = ttdm_realloc(d->counts, caps[d - days] * sizeof(*d->counts));
+        }
+        k = &d->counts[d->n_counts++];
+        memset(k, 0, sizeof(*k));
+        ttdm_sql_col_copy(st, 1, k->metric, sizeof(k->metric));
+        ttdm_sql_col_copy(st, 2, k->key, sizeof(k->key));
+        k->value = sqlite3_column_int64(st, 3);
+    }
+    ttdm_sql_reset(st);
+    st = NULL;
+    if (rc)
+        goto done;
+
+    memset(caps, 0, n_days * sizeof(*caps));
+    rc = analytics_messages(c, workspace_id, channel_id, from_day, days, n_days, caps);
+done:
+    ttdm_sql_reset(st);
+    ttdm_free(caps);
+    return rc;
+}
+
+enum ttdm_err ttdm_store_channel_analytics(struct ttdm_store *s, int64_t workspace_id,
+                                           int64_t channel_id, int64_t from_day, int64_t to_day,
+                                           struct ttdm_analytics_day **out, size_t *n)
+{
+    struct ttdm_sql_conn *c = NULL;
+    sqlite3_stmt *st = NULL;
+    struct ttdm_analytics_day *days = NULL;
+    size_t n_days;
+    bool row = false;
+    enum ttdm_err rc;
+
+    *out = NULL;
+    *n = 0;
+    if (to_day < from_day || to_day - from_day >= ANALYTICS_DAYS_MAX)
+        return TTDM_ERR_BAD_REQUEST;
+    n_days = (size_t)(to_day - from_day + 1);
+    rc = reader_get(s, &c);
+    if (rc)
+        return rc;
+    rc = ttdm_sql_prepare(c, "SELECT 1 FROM channels WHERE id = ?1 AND workspace_id = ?2", &st);
+    if (rc)
+        goto done;
+    ttdm_sql_bind_i64(c, st, 1, channel_id);
+    ttdm_sql_bind_i64(c, st, 2, workspace_id);
+    rc = ttdm_sql_step(c, st, &row);
+    ttdm_sql_reset(st);
+    if (rc)
+        goto done;
+    if (!row) {
+        rc = TTDM_ERR_NOT_FOUND;
+        goto done;
+    }
+    days = ttdm_calloc(n_days, sizeof(*days));
+    for (size_t i = 0; i < n_days; i++)
+        days[i].day = from_day + (int64_t)i;
+    rc = analytics_other(c, workspace_id, channel_id, from_day, days, n_days);
+    if (rc)
+        goto done;
+    for (size_t i = 0; i < n_days; i++)
+        if (days[i].n_response > 1)
+            qsort(days[i].response_ms, days[i].n_response, sizeof(int64_t), cmp_i64);
+done:
+    reader_put(s, c);
+    if (rc) {
+        ttdm_analytics_days_free(days, days != NULL ? n_days : 0);
+        return rc;
+    }
+    *out = days;
+    *n = n_days;
+    return TTDM_OK;
 }

@@ -29,3 +29,14 @@ void ttdm_outbox_items_cleanup(struct ttdm_outbox_item *items, size_t n)
     for (size_t i = 0; i < n; i++)
         ttdm_message_cleanup(&items[i].msg);
 }
+
+void ttdm_analytics_days_free(struct ttdm_analytics_day *days, size_t n)
+{
+    if (days == NULL)
+        return;
+    for (size_t i = 0; i < n; i++) {
+        ttdm_free(days[i].response_ms);
+        ttdm_free(days[i].counts);
+    }
+    ttdm_free(days);
+}

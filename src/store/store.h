@@ -46,9 +46,91 @@ enum ttdm_err ttdm_store_workspace_first(struct ttdm_store *s, int64_t *id);
 /* Stores only the SHA-256 hex of a key; the key itself is shown once and never stored. */
 enum ttdm_err ttdm_store_apikey_create(struct ttdm_store *s, int64_t workspace_id, const char *name,
                                        const char *key_sha256_hex, int64_t *id);
+/* The same with the key's role (ttdm_store_apikey_create makes admin keys). */
+enum ttdm_err ttdm_store_apikey_create_role(struct ttdm_store *s, int64_t workspace_id,
+                                            const char *name, enum ttdm_role role,
+                                            const char *key_sha256_hex, int64_t *id);
 /* UNAUTHORIZED when no key has this hash (or it was revoked). */
 enum ttdm_err ttdm_store_apikey_find(struct ttdm_store *s, const char *key_sha256_hex,
                                      int64_t *workspace_id);
+/* The same, with the key's role. */
+enum ttdm_err ttdm_store_apikey_lookup(struct ttdm_store *s, const char *key_sha256_hex,
+                                       int64_t *workspace_id, enum ttdm_role *role);
+
+/* ---- Users and sessions ------------------------------------------------------------------- */
+
+#define TTDM_EMAIL_MAX 256
+#define TTDM_PWHASH_MAX 256 /* crypto_pwhash_STRBYTES is 128 */
+#define TTDM_HEX_TOKEN 65   /* 32 bytes as hex + NUL */
+
+struct ttdm_user {
+    int64_t id;
+    int64_t workspace_id;
+    char email[TTDM_EMAIL_MAX]; /* lower case */
+    char name[TTDM_NAME_MAX];
+    enum ttdm_role role;
+    int64_t created_at;
+};
+
+/* CONFLICT when the email is taken (in any workspace: users sign in with it alone),
+ * NOT_FOUND when the workspace does not exist. `password_hash` is stored as given. */
+enum ttdm_err ttdm_store_user_create(struct ttdm_store *s, const struct ttdm_user *in,
+                                     const char *password_hash, int64_t *id);
+/* The user with this email and its password hash (hash may be NULL); NOT_FOUND when none. */
+enum ttdm_err ttdm_store_user_find_by_email(struct ttdm_store *s, const char *email,
+                                            struct ttdm_user *out, char *hash, size_t hash_size);
+enum ttdm_err ttdm_store_user_get(struct ttdm_store *s, int64_t workspace_id, int64_t id,
+                                  struct ttdm_user *out);
+/* The workspace's users, oldest first. *out is heap (ttdm_free). */
+enum ttdm_err ttdm_store_user_list(struct ttdm_store *s, int64_t workspace_id,
+                                   struct ttdm_user **out, size_t *n);
+/* Users of every workspace. */
+enum ttdm_err ttdm_store_user_count(struct ttdm_store *s, int64_t *n);
+
+struct ttdm_session {
+    int64_t id;
+    int64_t workspace_id;
+    int64_t user_id;
+    enum ttdm_role role; /* the user's role now (read from the user row) */
+    char csrf_token[TTDM_HEX_TOKEN];
+    char oauth_binding_sha256[TTDM_HEX_TOKEN];
+    int64_t created_at;
+    int64_t expires_at;
+};
+
+/* Stores a session under the SHA-256 hex of its cookie value; also forgets expired sessions
+ * and OAuth states. Uses in->workspace_id, user_id, csrf_token, oauth_binding_sha256,
+ * created_at, expires_at. */
+enum ttdm_err ttdm_store_session_create(struct ttdm_store *s, const struct ttdm_session *in,
+                                        const char *token_sha256, int64_t *id);
+/* UNAUTHORIZED when no session with this hash is alive at now_ms. */
+enum ttdm_err ttdm_store_session_find(struct ttdm_store *s, const char *token_sha256,
+                                      int64_t now_ms, struct ttdm_session *out);
+/* Ends a session (sign out). Unknown ids are not an error. */
+enum ttdm_err ttdm_store_session_delete(struct ttdm_store *s, int64_t id);
+
+/* ---- OAuth states ------------------------------------------------------------------------- */
+
+struct ttdm_oauth_state {
+    int64_t workspace_id;
+    int64_t user_id;
+    int64_t session_id;
+    int64_t channel_id; /* reconnect target; 0 for a new connection */
+    int64_t created_at;
+    int64_t expires_at;
+    /* Filled by consume: the bound session, as it is now. */
+    bool session_alive; /* the session exists and has not expired */
+    char session_binding_sha256[TTDM_HEX_TOKEN];
+    enum ttdm_role user_role;
+};
+
+/* Stores a pending login under the SHA-256 hex of its state value. */
+enum ttdm_err ttdm_store_oauth_state_create(struct ttdm_store *s, const char *state_sha256,
+                                            const struct ttdm_oauth_state *in);
+/* Single use: deletes the state and returns it, whatever the caller then decides (expired,
+ * another browser...). NOT_FOUND when unknown or already used. */
+enum ttdm_err ttdm_store_oauth_state_consume(struct ttdm_store *s, const char *state_sha256,
+                                             int64_t now_ms, struct ttdm_oauth_state *out);
 
 /* ---- Channels ------------------------------------------------------------------------- */
 
@@ -67,9 +149,19 @@ struct ttdm_channel {
     char access_token[TTDM_TOKEN_MAX]; /* as given by the app layer (which may encrypt) */
     char refresh_token[TTDM_TOKEN_MAX];
     int64_t token_expires_at;   /* ms */
-    int64_t refresh_expires_at; /* ms */
+    int64_t refresh_expires_at; /* ms; 0 when unknown */
     int daily_limit;
     int64_t created_at;
+    /* Settings and state read with the channel (ignored by upsert and connect). */
+    bool auto_reply_enabled; /* the text: ttdm_store_channel_auto_reply_text */
+    char badge_path[512];    /* "" when there is no badge icon */
+    char badge_mime[32];     /* image/png, image/jpeg, image/svg+xml */
+    int64_t badge_size;
+    char badge_sha256[TTDM_HEX_TOKEN];
+    bool region_by_admin;   /* region set by an admin: a reconnect keeps it */
+    bool origin_by_admin;   /* same for origin */
+    char status_reason[48]; /* why a reconnect is required, "" otherwise */
+    int64_t connected_at;   /* last connect or reconnect, 0 when unknown */
 };
 
 /*
@@ -90,6 +182,55 @@ enum ttdm_err ttdm_store_channel_list(struct ttdm_store *s, int64_t workspace_id
                                       struct ttdm_channel **out, size_t *n);
 enum ttdm_err ttdm_store_channel_set_status(struct ttdm_store *s, int64_t channel_id,
                                             enum ttdm_channel_status status);
+
+/*
+ * The end of a TikTok login: profile and tokens of in->business_id for in->workspace_id.
+ * reconnect_id 0 (Add TikTok Account): creates the channel, or updates the workspace's channel
+ * of that account in place (*created false). reconnect_id > 0 (Reconnect Account): the channel
+ * must hold the same account, else ACCOUNT_MISMATCH with its username in other_username and
+ * nothing changed; NOT_FOUND when the channel is not in the workspace. Either way tokens and
+ * profile are swapped in place (region and origin only where no admin set them), the status
+ * becomes connected and the id, conversations, messages and analytics stay.
+ * other_username may be NULL.
+ */
+enum ttdm_err ttdm_store_channel_connect(struct ttdm_store *s, const struct ttdm_channel *in,
+                                         int64_t reconnect_id, int64_t *id, bool *created,
+                                         char *other_username, size_t other_size);
+
+/*
+ * A refresh's result, in one transaction: access and refresh token (as given) and their
+ * expiries. CONFLICT, and nothing written, when the stored refresh token is no longer
+ * `expected_refresh` (another refresh won). refresh_expires_at 0 keeps the stored value.
+ */
+enum ttdm_err ttdm_store_channel_set_tokens(struct ttdm_store *s, int64_t channel_id,
+                                            const char *expected_refresh, const char *access_token,
+                                            const char *refresh_token, int64_t token_expires_at,
+                                            int64_t refresh_expires_at);
+
+/* Status reconnect_required with a reason ("access_token_expired", "refresh_failed"...). */
+enum ttdm_err ttdm_store_channel_require_reconnect(struct ttdm_store *s, int64_t channel_id,
+                                                   const char *reason);
+
+/* What an admin changes on a channel; each member has a "leave as is" value. */
+struct ttdm_channel_settings {
+    int auto_reply_enabled;      /* -1 unchanged, 0 off, 1 on */
+    const char *auto_reply_text; /* NULL unchanged; checked by the caller */
+    int daily_limit;             /* 0 unchanged; checked by the caller */
+    const char *region;          /* NULL unchanged, "" unknown, else ISO 3166-1 alpha-2 */
+    int origin;                  /* -1 unchanged, else enum ttdm_account_origin */
+};
+
+/* NOT_FOUND when the channel is not in the workspace. */
+enum ttdm_err ttdm_store_channel_update_settings(struct ttdm_store *s, int64_t workspace_id,
+                                                 int64_t id,
+                                                 const struct ttdm_channel_settings *set);
+/* The auto-responder text as a heap string (ttdm_free), "" when none. */
+enum ttdm_err ttdm_store_channel_auto_reply_text(struct ttdm_store *s, int64_t workspace_id,
+                                                 int64_t id, char **text);
+/* Sets the badge icon's file and metadata; path "" removes the badge. */
+enum ttdm_err ttdm_store_channel_set_badge(struct ttdm_store *s, int64_t workspace_id, int64_t id,
+                                           const char *path, const char *mime, int64_t size,
+                                           const char *sha256_hex);
 
 /* ---- Messages ------------------------------------------------------------------------- */
 
@@ -151,17 +292,23 @@ struct ttdm_inbound_result {
                               first after the previous window had closed) */
     int64_t conversation_id;
     int64_t message_id;
+    /* The channel's auto-responder, when the message opened a window and it is on: the
+     * queued auto-response (0 when none), or the rule that refused it (then recorded in the
+     * analytics as a skipped auto-response and not retried). */
+    int64_t auto_reply_id;
+    enum ttdm_err auto_reply_refused;
 };
 
 /*
  * Stores one webhook message exactly once per (channel, tiktok_message_id), creating the
- * customer and conversation as needed, and updates the conversation state so that R2-R4
- * do not depend on arrival order: latest customer message time is a max over customer
- * messages; replies used is the number of counted business messages whose timestamp is
- * later than it; a business message adds its conversation to the daily set of the day of
- * its timestamp. An echo whose id matches a message we sent updates that message (its
- * timestamp becomes TikTok's) instead of adding one; an echo of our own API send that
- * arrives before we recorded the send is stored and merged later by mark_sent.
+ * customer and conversation as needed (and, in the same transaction, queueing the channel's
+ * auto-response when the message opened a window and the rules allow it), and updates the
+ * conversation state so that R2-R4 do not depend on arrival order: latest customer message time is
+ * a max over customer messages; replies used is the number of counted business messages whose
+ * timestamp is later than it; a business message adds its conversation to the daily set of the day
+ * of its timestamp. An echo whose id matches a message we sent updates that message (its timestamp
+ * becomes TikTok's) instead of adding one; an echo of our own API send that arrives before we
+ * recorded the send is stored and merged later by mark_sent.
  */
 enum ttdm_err ttdm_store_record_inbound(struct ttdm_store *s, const struct ttdm_inbound *ev,
                                         struct ttdm_inbound_result *out);
@@ -247,6 +394,17 @@ enum ttdm_err ttdm_store_mark_failed(struct ttdm_store *s, int64_t message_id, e
 enum ttdm_err ttdm_store_schedule_retry(struct ttdm_store *s, int64_t message_id,
                                         int64_t next_attempt_ms, const char *last_error);
 
+/*
+ * Sends a failed business message again, as a new reservation at now_ms: one transaction
+ * that takes back whatever the failure left counted, asks core/policy as reserve_send does
+ * and either refuses with the rule's code (nothing changes) or queues the same message again
+ * (error cleared, timestamp now_ms). CONFLICT when the message is not a failed business
+ * message; NOT_FOUND when it is not in the workspace. `out` and `budget` as reserve_send.
+ */
+enum ttdm_err ttdm_store_requeue_failed(struct ttdm_store *s, int64_t workspace_id,
+                                        int64_t message_id, int64_t now_ms, bool skip_policy,
+                                        struct ttdm_message *out, struct ttdm_reply_budget *budget);
+
 /* ---- Reads for the API ------------------------------------------------------------------ */
 
 struct ttdm_conversation_view {
@@ -262,7 +420,10 @@ struct ttdm_conversation_view {
     char business_region[TTDM_REGION_LEN];
     enum ttdm_account_origin origin;
     enum ttdm_channel_status channel_status;
-    struct ttdm_conversation_state state; /* at the `now_ms` the read was made with */
+    char channel_username[TTDM_NAME_MAX];
+    char channel_display_name[TTDM_NAME_MAX];
+    char channel_badge_sha256[TTDM_HEX_TOKEN]; /* "" when the channel has no badge icon */
+    struct ttdm_conversation_state state;      /* at the `now_ms` the read was made with */
     struct ttdm_channel_state channel_state;
     int64_t last_activity_at; /* ms of the newest message */
     char last_preview[256];   /* start of the newest message, UTF-8 safe cut */
@@ -293,6 +454,45 @@ enum ttdm_err ttdm_store_message_list(struct ttdm_store *s, int64_t workspace_id
                                       struct ttdm_message **out, size_t *n);
 enum ttdm_err ttdm_store_message_get(struct ttdm_store *s, int64_t workspace_id, int64_t id,
                                      struct ttdm_message *out);
+
+/* ---- Analytics ---------------------------------------------------------------------------- */
+
+/* A counter of analytics_counters: metric "refused" (key: error code), "tiktok_error" (key:
+ * TikTok's numeric code) or "auto_reply_skipped" (key: error code). */
+struct ttdm_analytics_count {
+    char metric[24];
+    char key[48];
+    int64_t value;
+};
+
+/* One channel's day. Arrays are heap, freed by ttdm_analytics_days_free. */
+struct ttdm_analytics_day {
+    int64_t day; /* ttdm_policy_day() */
+    int64_t new_conversations;
+    int64_t customer_messages;
+    int64_t business_messages[4]; /* sent or read, indexed by enum ttdm_msg_source */
+    int64_t daily_conversations_used;
+    int64_t *response_ms; /* first-response times of waits that began this day, ascending */
+    size_t n_response;
+    struct ttdm_analytics_count *counts;
+    size_t n_counts;
+};
+void ttdm_analytics_days_free(struct ttdm_analytics_day *days, size_t n);
+
+/*
+ * The channel's days from_day..to_day (inclusive, at most 366), one entry per day, oldest
+ * first. A first response is the first business message from an agent or the TikTok app
+ * (the auto-responder does not count) after a customer message that found nobody waiting;
+ * it belongs to the day of that customer message. NOT_FOUND when the channel is not in the
+ * workspace.
+ */
+enum ttdm_err ttdm_store_channel_analytics(struct ttdm_store *s, int64_t workspace_id,
+                                           int64_t channel_id, int64_t from_day, int64_t to_day,
+                                           struct ttdm_analytics_day **out, size_t *n);
+
+/* Adds delta to a counter of the channel's day (`at_ms` names the day). */
+enum ttdm_err ttdm_store_analytics_count(struct ttdm_store *s, int64_t channel_id, int64_t at_ms,
+                                         const char *metric, const char *key, int64_t delta);
 
 /* ---- Diagnostics ------------------------------------------------------------------------ */
 

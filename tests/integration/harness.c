@@ -394,7 +394,11 @@ void h_env_start(struct h_env *env, const char *username, const char *const *ext
 
 void h_env_restart_ttdm(struct h_env *env, const char *const *extra_args)
 {
+    char old_log[600];
     stop_proc(&env->ttdm);
+    /* A fresh log, or the new process would be taken to listen where the old one did. */
+    snprintf(old_log, sizeof(old_log), "%s.%d", env->ttdm.log_path, env->ttdm.port);
+    rename(env->ttdm.log_path, old_log);
     start_ttdm(env, extra_args);
 }
 
@@ -558,4 +562,150 @@ int h_sim_count_text(struct h_env *env, const struct h_customer *c, const char *
     }
     cJSON_Delete(j);
     return n;
+}
+
+/* ---- Environments for the channel lifecycle ---------------------------------------------- */
+
+#define ADMIN_EMAIL "admin@example.com"
+#define ADMIN_PASSWORD "correct horse battery"
+
+void h_env_start_ex(struct h_env *env, const struct h_env_opts *opts)
+{
+    char data_dir[300], api_base[128], log[300], body[512], bid_opt[200], tok_opt[1100];
+    char admin_email[160], admin_password[160];
+    const char *ttdm_args[MAX_ARGS];
+    cJSON *j = NULL;
+    int n = 0;
+    long st;
+
+    static bool registered;
+    if (!registered) {
+        atexit(stop_leftovers);
+        registered = true;
+    }
+    stop_leftovers();
+    memset(env, 0, sizeof(*env));
+    snprintf(env->dir, sizeof(env->dir), "/tmp/ttdm-it-XXXXXX");
+    if (!mkdtemp(env->dir))
+        fail_msg("mkdtemp failed");
+    signal(SIGPIPE, SIG_IGN);
+    ttdm_strlcpy(env->admin_email, ADMIN_EMAIL, sizeof(env->admin_email));
+    ttdm_strlcpy(env->admin_password, ADMIN_PASSWORD, sizeof(env->admin_password));
+
+    snprintf(env->sim.log_path, sizeof(env->sim.log_path), "%s/sim.log", env->dir);
+    {
+        const char *argv[MAX_ARGS] = {TTDM_SIM_BIN, "--port=0", "--webhook_retry_base_ms=100",
+                                      "--access_token_ttl_s=31536000"};
+        int k = 4;
+        for (const char *const *a = opts->sim_args; a && *a && k < MAX_ARGS - 1; a++)
+            argv[k++] = *a;
+        argv[k] = NULL;
+        env->sim.pid = spawn(argv, env->sim.log_path, -1);
+        remember(env->sim.pid);
+    }
+    env->sim.port = wait_listening(env->sim.log_path, env->sim.pid, 15000);
+    if (env->sim.port < 0) {
+        dump_log(env->sim.log_path);
+        fail_msg("ttdm-sim did not start");
+    }
+    snprintf(env->sim_url, sizeof(env->sim_url), "http://127.0.0.1:%d", env->sim.port);
+
+    if (opts->username) {
+        snprintf(body, sizeof(body), "{\"username\":\"%s\",\"display_name\":\"%s shop\"}",
+                 opts->username, opts->username);
+        st = h_sim(env, "POST", "/sim/accounts", body, &j);
+        if (st != 200 && st != 201)
+            fail_msg("cannot create the simulator account: HTTP %ld", st);
+        ttdm_strlcpy(env->business_id, h_str(j, "business_id"), sizeof(env->business_id));
+        ttdm_strlcpy(env->access_token, h_str(j, "access_token"), sizeof(env->access_token));
+        cJSON_Delete(j);
+    }
+
+    snprintf(data_dir, sizeof(data_dir), "--data_dir=%s/data", env->dir);
+    snprintf(api_base, sizeof(api_base), "--tiktok_api_base=%s/open_api/v1.3", env->sim_url);
+    snprintf(log, sizeof(log), "%s/cli.log", env->dir);
+    {
+        const char *argv[] = {TTDM_BIN, "apikey", "create", "--name", "tests", data_dir, NULL};
+        if (run_capture(argv, log, env->api_key, sizeof(env->api_key)) != 0 ||
+            !ttdm_starts_with(env->api_key, "ttdm_")) {
+            dump_log(log);
+            fail_msg("ttdm apikey create failed");
+        }
+    }
+    if (opts->cli_channel && opts->username) {
+        char out[512];
+        const char *argv[] = {TTDM_BIN, "channel", "create", bid_opt,
+                              tok_opt,  data_dir,  api_base, NULL};
+        const char *p;
+        int64_t id;
+        snprintf(bid_opt, sizeof(bid_opt), "--business-id=%s", env->business_id);
+        snprintf(tok_opt, sizeof(tok_opt), "--access-token=%s", env->access_token);
+        if (run_capture(argv, log, out, sizeof(out)) != 0) {
+            dump_log(log);
+            fail_msg("ttdm channel create failed");
+        }
+        p = strstr(out, "channel ");
+        if (!p || ttdm_parse_i64(p + 8, strspn(p + 8, "0123456789"), 1, INT64_MAX, &id))
+            fail_msg("unexpected output of channel create: %s", out);
+        env->channel_id = id;
+    }
+    snprintf(admin_email, sizeof(admin_email), "--admin_email=%s", env->admin_email);
+    snprintf(admin_password, sizeof(admin_password), "--admin_password=%s", env->admin_password);
+    ttdm_args[n++] = admin_email;
+    ttdm_args[n++] = admin_password;
+    for (const char *const *a = opts->ttdm_args; a && *a && n < MAX_ARGS - 1; a++)
+        ttdm_args[n++] = *a;
+    ttdm_args[n] = NULL;
+    start_ttdm(env, ttdm_args);
+}
+
+int h_ttdm_cli(struct h_env *env, const char *const *args, char *out, size_t out_size)
+{
+    const char *argv[MAX_ARGS];
+    char data_dir[300], log[300];
+    int fds[2], n = 0, status;
+    size_t got = 0;
+    pid_t pid;
+
+    snprintf(data_dir, sizeof(data_dir), "--data_dir=%s/data", env->dir);
+    snprintf(log, sizeof(log), "%s/cli.log", env->dir);
+    argv[n++] = TTDM_BIN;
+    for (const char *const *a = args; a && *a && n < MAX_ARGS - 2; a++)
+        argv[n++] = *a;
+    argv[n++] = data_dir;
+    argv[n] = NULL;
+    if (pipe(fds))
+        return -1;
+    pid = spawn(argv, log, fds[1]);
+    close(fds[1]);
+    for (;;) {
+        ssize_t r = read(fds[0], out + got, out_size - 1 - got);
+        if (r <= 0)
+            break;
+        got += (size_t)r;
+        if (got == out_size - 1)
+            break;
+    }
+    close(fds[0]);
+    out[got] = '\0';
+    waitpid(pid, &status, 0);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+void h_sim_account(struct h_env *env, const char *username, const char *region, char *business_id,
+                   size_t size)
+{
+    char body[512];
+    cJSON *j = NULL;
+    long st;
+
+    snprintf(body, sizeof(body),
+             "{\"username\":\"%s\",\"display_name\":\"%s shop\",\"region\":\"%s\"}", username,
+             username, region ? region : "SG");
+    st = h_sim(env, "POST", "/sim/accounts", body, &j);
+    if (st != 200 && st != 201)
+        fail_msg("cannot create the simulator account %s: HTTP %ld", username, st);
+    if (business_id)
+        ttdm_strlcpy(business_id, h_str(j, "business_id"), size);
+    cJSON_Delete(j);
 }

@@ -25,6 +25,9 @@ struct h_env {
     char business_id[128];
     char access_token[1024];
     int64_t channel_id;
+    /* Set by h_env_start_ex: the first admin, created by ttdm on its first start. */
+    char admin_email[128];
+    char admin_password[128];
 };
 
 /*
@@ -87,5 +90,29 @@ const cJSON *h_get(const cJSON *obj, const char *path); /* NULL when missing */
 
 /* Sleeps. */
 void h_sleep_ms(int ms);
+
+/* ---- Environments for the channel lifecycle ---------------------------------------------- */
+
+struct h_env_opts {
+    const char *username;         /* simulator account to create; NULL: none */
+    bool cli_channel;             /* connect it with `ttdm channel create` (as h_env_start) */
+    const char *const *ttdm_args; /* extra ttdm arguments, NULL-terminated, may be NULL */
+    const char *const *sim_args;  /* extra ttdm-sim arguments, NULL-terminated, may be NULL */
+};
+
+/*
+ * h_env_start with choices: the account may be left unconnected (to connect it through the
+ * TikTok login), and both servers take extra arguments. ttdm always starts with the first
+ * admin admin@example.com and the password in env->admin_password, and an admin API key.
+ */
+void h_env_start_ex(struct h_env *env, const struct h_env_opts *opts);
+
+/* Runs `ttdm ARGS... --data_dir=<env's>` to completion; its stdout (all lines) into out.
+ * Returns the exit status. */
+int h_ttdm_cli(struct h_env *env, const char *const *args, char *out, size_t out_size);
+
+/* Creates another simulator account; its business id into business_id (may be NULL). */
+void h_sim_account(struct h_env *env, const char *username, const char *region, char *business_id,
+                   size_t size);
 
 #endif /* TTDM_HARNESS_H */
