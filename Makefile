@@ -39,3 +39,12 @@ bench:
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD)
+
+# The dashboard: its browser suite alone (Playwright driving Debian's Chromium), and the
+# copy of its chart library from the pinned npm package into web/vendor/ (needs npm).
+.PHONY: browser-test vendor-web
+browser-test: build
+	@cd $(BUILD) && ctest --output-on-failure -L browser
+
+vendor-web:
+	@bash scripts/vendor-web.sh

@@ -281,6 +281,7 @@ void ttdm_policy_budget(const struct ttdm_policy_rules *rules,
         chan = &no_chan;
 
     memset(out, 0, sizeof(*out));
+    out->now = now_ms;
     out->replies_per_window = rules->replies_per_window;
     out->replies_used = conv->replies_used > 0 ? conv->replies_used : 0;
     out->daily_used = chan->daily_used;

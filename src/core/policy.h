@@ -97,6 +97,7 @@ struct ttdm_reply_budget {
     int replies_used;
     int replies_per_window;
     int64_t window_closes_at; /* ms; 0 when there is no customer message */
+    int64_t now;              /* the time the budget was computed for (ms) */
     int daily_used;
     int daily_limit;
     bool counted_today;

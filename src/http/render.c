@@ -41,6 +41,8 @@ cJSON *ttdm_render_budget(const struct ttdm_reply_budget *b)
         ttdm_json_add_i64(o, "window_closes_at", b->window_closes_at);
     else
         cJSON_AddNullToObject(o, "window_closes_at");
+    /* The server's clock, so a countdown stays right when the sandbox clock was moved. */
+    ttdm_json_add_i64(o, "now", b->now);
     cJSON_AddNumberToObject(o, "daily_conversations_used", b->daily_used);
     cJSON_AddNumberToObject(o, "daily_conversation_limit", b->daily_limit);
     cJSON_AddBoolToObject(o, "counted_today", b->counted_today);

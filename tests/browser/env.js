@@ -58,15 +58,19 @@ async function waitListening(child, logPath, timeoutMs = 15000) {
   throw new Error(`${child.spawnargs[0]} did not start:\n${log}`);
 }
 
+// SIGTERM, then SIGKILL after 5 s; returns how the process ended ("exit 0" is clean).
 async function stop(child) {
-  if (!child || child.exitCode !== null) return;
-  const gone = new Promise((r) => child.once('exit', r));
-  child.kill('SIGTERM');
-  const timer = setTimeout(() => {
-    if (child.exitCode === null) child.kill('SIGKILL');
-  }, 5000);
-  await gone;
-  clearTimeout(timer);
+  if (!child) return 'not started';
+  if (child.exitCode === null && child.signalCode === null) {
+    const gone = new Promise((r) => child.once('exit', r));
+    child.kill('SIGTERM');
+    const timer = setTimeout(() => {
+      if (child.exitCode === null) child.kill('SIGKILL');
+    }, 5000);
+    await gone;
+    clearTimeout(timer);
+  }
+  return child.exitCode !== null ? `exit ${child.exitCode}` : `signal ${child.signalCode}`;
 }
 
 function run(argv) {
@@ -187,10 +191,14 @@ export async function startEnv(opts = {}) {
     throw new Error(`ttdm never showed conversation ${customer.conversation_id}`);
   };
   env.run = (args) => run([ttdmBin, ...args, ...common]);
+  // Stops both; a process that did not end cleanly (a crash, or a leak report in a
+  // sanitizer build) fails the suite, with the end of its log.
   env.stop = async () => {
-    await stop(env.procs.ttdm);
-    await stop(env.procs.sim);
-    if (!process.env.TTDM_KEEP_TEST_DIR) rmSync(dir, { recursive: true, force: true });
+    const ends = { ttdm: await stop(env.procs.ttdm), sim: await stop(env.procs.sim) };
+    const bad = Object.entries(ends).filter(([, how]) => how !== 'exit 0');
+    const report = bad.map(([name, how]) => `${name} ended with ${how}:\n${readFileSync(env.logs[name], 'utf8').slice(-6000)}`);
+    if (!process.env.TTDM_KEEP_TEST_DIR && !bad.length) rmSync(dir, { recursive: true, force: true });
+    if (bad.length) throw new Error(`${report.join('\n')}\n(kept ${dir})`);
   };
   return env;
 }

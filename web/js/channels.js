@@ -58,6 +58,7 @@ export function startChannelUpdates() {
   started = true;
   // Channels change rarely: each poll round or event reads them (a small answer).
   subscribe('channels', () => refreshChannels().catch(() => {}));
+  subscribe('tick', () => refreshChannels().catch(() => {}));
 }
 
 export function channelName(c) {

@@ -36,8 +36,9 @@ function emit(topic, detail) {
   }
 }
 
+// Everything that shows data reads it again ('tick' keeps its own slower pace).
 function emitAll(detail) {
-  for (const topic of subscribers.keys()) emit(topic, detail);
+  for (const topic of subscribers.keys()) if (topic !== 'tick') emit(topic, detail);
 }
 
 export function liveMode() {
@@ -67,8 +68,13 @@ function stopPolling() {
   pollTimer = null;
 }
 
-// Events name what changed; every event carries the ids it concerns.
+// Events name what changed and carry the ids it concerns ("message" and "conversation"
+// with conversation_id, "channel" with channel_id); the details are read from the API.
+// "resync" means events were lost: everything on screen is read again.
 const EVENT_TOPICS = {
+  message: ['conversation', 'conversations'],
+  conversation: ['conversation', 'conversations'],
+  channel: ['channels', 'conversations'],
   'message.created': ['conversation', 'conversations'],
   'message.updated': ['conversation', 'conversations'],
   'conversation.updated': ['conversation', 'conversations'],
@@ -120,6 +126,7 @@ function trySse() {
       for (const t of topics) emit(t, detail);
     });
   }
+  source.addEventListener('resync', () => emitAll({ type: 'resync' }));
 }
 
 // Starts the updates for the signed-in user. An API key cannot ride along with
