@@ -117,6 +117,7 @@ enum ttdm_err ttdm_app_badge_set(struct ttdm_app *app, int64_t workspace_id, int
 enum ttdm_err ttdm_app_badge_get(struct ttdm_app *app, int64_t workspace_id, int64_t id,
                                  unsigned char **data, size_t *len, char *mime, size_t mime_size,
                                  char sha256[TTDM_HEX_TOKEN]);
+/* Removes the channel's badge (the file stays: another channel may show the same bytes). */
 enum ttdm_err ttdm_app_badge_delete(struct ttdm_app *app, int64_t workspace_id, int64_t id);
 
 /* ---- Analytics --------------------------------------------------------------------------- */
