@@ -2322,11 +2322,35 @@ static enum ttdm_err inbound_known(struct ttdm_sql_conn *c, const struct ttdm_in
                           ev->received_at);
 }
 
+/*
+ * True when the conversation holds a send of ours that TikTok has not yet given an id: an
+ * echo of our own API send that beats mark_sent is most likely that very message, which
+ * already counts; mark_sent merges the two rows.
+ */
+static enum ttdm_err has_unsent_own(struct ttdm_sql_conn *c, int64_t conv_id, bool *pending)
+{
+    sqlite3_stmt *st = NULL;
+    int64_t v = 0;
+    enum ttdm_err rc = ttdm_sql_prepare(c,
+                                        "SELECT EXISTS(SELECT 1 FROM messages"
+                                        " WHERE conversation_id = ?1 AND direction = 'business'"
+                                        " AND from_webhook = 0 AND counts = 1"
+                                        " AND tiktok_message_id IS NULL)",
+                                        &st);
+    if (rc)
+        return rc;
+    ttdm_sql_bind_i64(c, st, 1, conv_id);
+    rc = query_i64(c, st, &v);
+    *pending = v != 0;
+    return rc;
+}
+
 static enum ttdm_err tx_record_inbound(struct ttdm_sql_conn *c, void *arg)
 {
     struct inbound_args *a = arg;
     const struct ttdm_inbound *ev = a->ev;
     bool business = ev->direction == TTDM_DIR_BUSINESS;
+    bool counts = business;
     int64_t ts = ev->timestamp_ms;
     struct conv_row r;
     struct msg_new m;
@@ -2344,6 +2368,13 @@ static enum ttdm_err tx_record_inbound(struct ttdm_sql_conn *c, void *arg)
     rc = conversation_for_event(c, ev, &r);
     if (rc)
         return rc;
+    if (business && ev->source == TTDM_SOURCE_AGENT) {
+        bool pending = false;
+        rc = has_unsent_own(c, r.id, &pending);
+        if (rc)
+            return rc;
+        counts = !pending;
+    }
 
     /* Every business message counts against the quota and the daily set, whoever sent it:
      * the TikTok app, our own API (an echo that beat mark_sent), the auto-responder. */
@@ -2364,7 +2395,7 @@ static enum ttdm_err tx_record_inbound(struct ttdm_sql_conn *c, void *arg)
     m.raw_type = ev->raw_type;
     m.tiktok_message_id = ev->tiktok_message_id;
     m.timestamp_ms = ts;
-    m.counts = business;
+    m.counts = counts;
     m.from_webhook = true;
     m.echo_seen = business;
     m.now = ev->received_at;
@@ -2373,11 +2404,13 @@ static enum ttdm_err tx_record_inbound(struct ttdm_sql_conn *c, void *arg)
         return rc;
 
     if (business) {
-        if (ts > r.latest_customer_msg_at)
-            r.replies_used++;
-        rc = daily_add(c, r.workspace_id, r.channel_id, day_of(c, ts), r.id);
-        if (rc)
-            return rc;
+        if (counts) {
+            if (ts > r.latest_customer_msg_at)
+                r.replies_used++;
+            rc = daily_add(c, r.workspace_id, r.channel_id, day_of(c, ts), r.id);
+            if (rc)
+                return rc;
+        }
         if (ts > r.last_business_msg_at) {
             r.last_business_msg_at = ts;
             if (ts >= r.latest_customer_msg_at)

@@ -737,6 +737,8 @@ static void test_early_api_echo_merged(void **state)
     r = echo(f, "echo", "tt-1", TTDM_SOURCE_AGENT, hour(2) + 5 * SECOND_MS);
     assert_false(r.duplicate);
     assert_int_equal(message_count(f, conv), 3); /* until mark_sent merges it */
+    /* The early echo is the queued send itself: it must not count a second time. */
+    assert_int_equal(budget_at(f, conv, hour(2) + 6 * SECOND_MS).replies_left, 9);
 
     assert_int_equal(ttdm_store_mark_sent(f->s, id, "tt-1", hour(2) + 6 * SECOND_MS), TTDM_OK);
     assert_int_equal(ttdm_store_message_list(f->s, f->ws, conv, 0, 100, &msgs, &n), TTDM_OK);
