@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 
 #include "app/channels.h"
+#include "app/events.h"
 #include "app/internal.h"
 #include "core/policy.h"
 #include "core/regions.h"
@@ -76,6 +77,7 @@ enum ttdm_err ttdm_app_start(const struct ttdm_config *cfg, struct ttdm_app **ou
     so.rules = &app->rules;
     so.durable = cfg->durable;
     so.group_commit_max = (int)cfg->group_commit_max;
+    app->events = ttdm_events_new();
     rc = ttdm_store_open(&so, &app->store, err, err_size);
     if (rc)
         goto fail;
@@ -108,6 +110,7 @@ void ttdm_app_stop(struct ttdm_app *app)
     ttdm_app_refresher_stop(app);
     ttdm_app_outbox_stop(app);
     ttdm_store_close(app->store);
+    ttdm_events_free(app->events);
     ttdm_app_tiktok_cleanup(app);
     pthread_cond_destroy(&app->refresher_cond);
     pthread_mutex_destroy(&app->refresher_lock);
@@ -149,6 +152,8 @@ enum ttdm_err ttdm_app_set_clock_offset(struct ttdm_app *app, int64_t offset_ms)
         return TTDM_ERR_FORBIDDEN;
     ttdm_clock_set_offset_ms(offset_ms);
     LOG_INFO("app", "sandbox clock offset set to %lld ms", (long long)offset_ms);
+    /* Every window and countdown moved at once: live clients read everything again. */
+    ttdm_events_publish_all(app->events, "resync", "{}");
     return TTDM_OK;
 }
 
@@ -272,6 +277,7 @@ static enum ttdm_err send_checked(struct ttdm_app *app, const struct ttdm_send_i
     LOG_DEBUG("send", "queued message=%lld conversation=%lld", (long long)out->id,
               (long long)in->conversation_id);
     ttdm_app_outbox_kick(app);
+    ttdm_app_publish_message(app, in->workspace_id, out->channel_id, out->conversation_id, out->id);
     return TTDM_OK;
 }
 
@@ -388,6 +394,7 @@ done:
     if (rc == TTDM_OK) {
         LOG_INFO("send", "message=%lld queued again", (long long)message_id);
         ttdm_app_outbox_kick(app);
+        ttdm_app_publish_message(app, workspace_id, m.channel_id, m.conversation_id, message_id);
     }
     ttdm_message_cleanup(&m);
     return rc;

@@ -123,6 +123,22 @@ int64_t ttdm_app_now(const struct ttdm_app *app);
 /* Sandbox only: moves this process's clock. FORBIDDEN outside sandbox mode. */
 enum ttdm_err ttdm_app_set_clock_offset(struct ttdm_app *app, int64_t offset_ms);
 
+/* ---- Live events ------------------------------------------------------------------------ */
+
+struct ttdm_events;
+/* The event fan-out the server streams to /api/v1/events subscribers. */
+struct ttdm_events *ttdm_app_events(struct ttdm_app *app);
+
+/* "message": a message was stored or changed status. */
+void ttdm_app_publish_message(struct ttdm_app *app, int64_t workspace_id, int64_t channel_id,
+                              int64_t conversation_id, int64_t message_id);
+/* "conversation": its budget, unread count or read receipts changed (id 0: some of the
+ * channel's conversations; reload them). */
+void ttdm_app_publish_conversation(struct ttdm_app *app, int64_t workspace_id, int64_t channel_id,
+                                   int64_t conversation_id);
+/* "channel": status, settings or tokens changed. */
+void ttdm_app_publish_channel(struct ttdm_app *app, int64_t workspace_id, int64_t channel_id);
+
 /* Wakes the outbox now (after a send). */
 void ttdm_app_outbox_kick(struct ttdm_app *app);
 

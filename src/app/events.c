@@ -116,8 +116,8 @@ size_t ttdm_events_read(struct ttdm_events *ev, struct ttdm_subscriber *sub, cha
     return n;
 }
 
-void ttdm_events_publish(struct ttdm_events *ev, int64_t workspace_id, const char *type,
-                         const char *data)
+static void publish(struct ttdm_events *ev, bool all, int64_t workspace_id, const char *type,
+                    const char *data)
 {
     char head[96];
     size_t head_len, data_len = strlen(data);
@@ -127,7 +127,7 @@ void ttdm_events_publish(struct ttdm_events *ev, int64_t workspace_id, const cha
         head, sizeof(head), "id: %llu\nevent: %s\ndata: ", (unsigned long long)ev->next_id++, type);
     for (struct ttdm_subscriber *sub = ev->subs; sub; sub = sub->next) {
         size_t before;
-        if (sub->workspace_id != workspace_id || sub->overflowed)
+        if ((!all && sub->workspace_id != workspace_id) || sub->overflowed)
             continue;
         compact(sub);
         before = sub->pending.len;
@@ -141,6 +141,17 @@ void ttdm_events_publish(struct ttdm_events *ev, int64_t workspace_id, const cha
         sub->wake(sub->wake_ud);
     }
     pthread_mutex_unlock(&ev->lock);
+}
+
+void ttdm_events_publish(struct ttdm_events *ev, int64_t workspace_id, const char *type,
+                         const char *data)
+{
+    publish(ev, false, workspace_id, type, data);
+}
+
+void ttdm_events_publish_all(struct ttdm_events *ev, const char *type, const char *data)
+{
+    publish(ev, true, 0, type, data);
 }
 
 size_t ttdm_events_count(struct ttdm_events *ev)

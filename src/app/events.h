@@ -37,6 +37,10 @@ size_t ttdm_events_read(struct ttdm_events *ev, struct ttdm_subscriber *sub, cha
 void ttdm_events_publish(struct ttdm_events *ev, int64_t workspace_id, const char *type,
                          const char *data);
 
+/* Sends `type` to every subscriber of every workspace (e.g. "resync" after the sandbox clock
+ * moved, which changes every reply budget at once). */
+void ttdm_events_publish_all(struct ttdm_events *ev, const char *type, const char *data);
+
 /* Number of live subscribers (for tests and diagnostics). */
 size_t ttdm_events_count(struct ttdm_events *ev);
 

@@ -91,6 +91,18 @@ static bool needs_fetch(const struct ttdm_webhook_event *ev, const struct ttdm_i
     return in->type == TTDM_MSG_IMAGE && in->source != TTDM_SOURCE_AGENT && ev->media_id[0];
 }
 
+/* Tells live subscribers about a newly stored message (and the auto-reply it queued). */
+static void publish_stored(struct ttdm_app *app, int64_t workspace_id, int64_t channel_id,
+                           const struct ttdm_inbound_result *out)
+{
+    if (out->duplicate)
+        return;
+    ttdm_app_publish_message(app, workspace_id, channel_id, out->conversation_id, out->message_id);
+    if (out->auto_reply_id)
+        ttdm_app_publish_message(app, workspace_id, channel_id, out->conversation_id,
+                                 out->auto_reply_id);
+}
+
 static enum ttdm_err ingest_message(struct ttdm_app *app, const struct ttdm_channel *ch,
                                     const struct ttdm_webhook_event *ev,
                                     struct ttdm_err_detail *detail)
@@ -115,6 +127,7 @@ static enum ttdm_err ingest_message(struct ttdm_app *app, const struct ttdm_chan
     rc = ttdm_store_record_inbound(app->store, &in, &out);
     if (rc)
         return rc;
+    publish_stored(app, ch->workspace_id, ch->id, &out);
     LOG_DEBUG("inbound", "channel=%lld conversation=%lld message=%lld %s%s", (long long)ch->id,
               (long long)out.conversation_id, (long long)out.message_id,
               out.duplicate ? "duplicate " : "", ev->event);
@@ -123,6 +136,8 @@ static enum ttdm_err ingest_message(struct ttdm_app *app, const struct ttdm_chan
 
 /* An event waiting for its commit; freed when the store reports it durable. */
 struct pending_ingest {
+    struct ttdm_app *app;
+    int64_t workspace_id;
     struct ttdm_webhook_event ev;
     struct ttdm_inbound in;
     ttdm_app_ingest_done_fn done;
@@ -132,6 +147,8 @@ struct pending_ingest {
 static void on_stored(void *ud, enum ttdm_err rc, const struct ttdm_inbound_result *res)
 {
     struct pending_ingest *p = ud;
+    if (rc == TTDM_OK && res)
+        publish_stored(p->app, p->workspace_id, p->in.channel_id, res);
     p->done(p->ud, rc);
     ttdm_webhook_event_cleanup(&p->ev);
     ttdm_free(p);
@@ -189,6 +206,8 @@ enum ttdm_err ttdm_app_ingest_webhook_async(struct ttdm_app *app, const char *si
         if (!needs_fetch(&p->ev, &p->in)) {
             p->done = done;
             p->ud = ud;
+            p->app = app;
+            p->workspace_id = channels[0].workspace_id;
             rc = ttdm_store_record_inbound_async(app->store, &p->in, on_stored, p);
             if (rc == TTDM_OK) {
                 *pending = true;
@@ -202,6 +221,8 @@ enum ttdm_err ttdm_app_ingest_webhook_async(struct ttdm_app *app, const char *si
             int marked = 0;
             rc = ttdm_store_mark_read(app->store, channels[i].id, p->ev.conversation_id,
                                       p->ev.last_read_timestamp_ms, &marked);
+            if (rc == TTDM_OK && marked > 0)
+                ttdm_app_publish_conversation(app, channels[i].workspace_id, channels[i].id, 0);
         } else {
             rc = ingest_message(app, &channels[i], &p->ev, detail);
         }

@@ -9,11 +9,13 @@
 #include "app/secrets.h"
 
 struct ttdm_tiktok_client;
+struct ttdm_events;
 
 struct ttdm_app {
     struct ttdm_config cfg;
     struct ttdm_policy_rules rules;
     struct ttdm_store *store;
+    struct ttdm_events *events; /* live events for /api/v1/events */
     char media_dir[TTDM_PATH_MAX];
 
     /* TikTok clients are per thread (each keeps its own connections alive). */

@@ -370,8 +370,13 @@ enum ttdm_err ttdm_app_oauth_callback(struct ttdm_app *app, const struct ttdm_oa
              out->channel.business_id, ttdm_oauth_result_name(out->result),
              (long long)st.workspace_id);
 done:
-    if (rc)
+    if (rc) {
         LOG_INFO("oauth", "TikTok login refused: %s", ttdm_err_code(rc));
+        /* A refused reconnect still names its channel, so the browser can return to it. */
+        out->channel.id = st.channel_id;
+    } else {
+        ttdm_app_publish_channel(app, st.workspace_id, out->channel.id);
+    }
     sodium_memzero(&tok, sizeof(tok));
     sodium_memzero(&ch, sizeof(ch));
     sodium_memzero(&target, sizeof(target));

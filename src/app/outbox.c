@@ -81,6 +81,12 @@ static enum ttdm_err send_item(struct ttdm_app *app, const struct ttdm_outbox_it
                                   media_id, message_id, res);
 }
 
+static void publish(struct ttdm_app *app, const struct ttdm_outbox_item *it)
+{
+    ttdm_app_publish_message(app, it->workspace_id, it->msg.channel_id, it->msg.conversation_id,
+                             it->msg.id);
+}
+
 static void fail(struct ttdm_app *app, const struct ttdm_outbox_item *it, enum ttdm_err rc,
                  int tiktok_code, const char *reason, bool give_back)
 {
@@ -91,6 +97,7 @@ static void fail(struct ttdm_app *app, const struct ttdm_outbox_item *it, enum t
     LOG_INFO("outbox", "message=%lld failed code=%s tiktok=%d", (long long)it->msg.id,
              ttdm_err_code(rc), tiktok_code);
     ttdm_store_mark_failed(app->store, it->msg.id, rc, tiktok_code, text, give_back, now);
+    publish(app, it);
 }
 
 static void process(struct ttdm_app *app, struct ttdm_outbox_item *it)
@@ -120,6 +127,7 @@ static void process(struct ttdm_app *app, struct ttdm_outbox_item *it)
     }
     if (rc == TTDM_OK) {
         ttdm_store_mark_sent(app->store, it->msg.id, message_id, ttdm_clock_now_ms());
+        publish(app, it);
         LOG_DEBUG("outbox", "message=%lld sent as %s", (long long)it->msg.id, message_id);
         return;
     }
@@ -127,6 +135,7 @@ static void process(struct ttdm_app *app, struct ttdm_outbox_item *it)
     if (rc == TTDM_ERR_TOKEN_EXPIRED) {
         ttdm_store_channel_set_status(app->store, it->msg.channel_id,
                                       TTDM_CHANNEL_RECONNECT_REQUIRED);
+        ttdm_app_publish_channel(app, it->workspace_id, it->msg.channel_id);
         fail(app, it, rc, 40102, reason, true);
         return;
     }
@@ -137,6 +146,7 @@ static void process(struct ttdm_app *app, struct ttdm_outbox_item *it)
             LOG_INFO("outbox", "message=%lld attempt %d failed (%s), retry in %lld ms",
                      (long long)it->msg.id, it->msg.attempts, res.tiktok_message, (long long)delay);
             ttdm_store_schedule_retry(app->store, it->msg.id, ttdm_clock_now_ms() + delay, reason);
+            publish(app, it);
             return;
         }
         /* Out of attempts: the reservation stays unless TikTok surely did not take it. */

@@ -466,19 +466,31 @@ void ttdm_api_oauth_callback(struct ttdm_api_call *c)
         ttdm_http_resp_json(c->resp, 200, root);
         return;
     }
-    if (rc) {
-        char code_line[96];
-        snprintf(code_line, sizeof(code_line), "Error code: %s", ttdm_err_code(rc));
-        callback_page(c, ttdm_err_http_status(rc), "The TikTok account was not connected",
-                      d.message[0] ? d.message : ttdm_err_message(rc), code_line);
-        return;
-    }
+    /* A browser goes back to the dashboard, which shows the outcome where it happened. */
     {
-        char line[600];
-        snprintf(line, sizeof(line), "@%s (%s), channel %lld, status %s.", out.channel.username,
-                 out.channel.display_name, (long long)out.channel.id,
-                 ttdm_channel_status_name(out.channel.status));
-        callback_page(c, 200, out.message, line, NULL);
+        char location[1024], msg[768];
+        if (rc) {
+            if (ttdm_url_encode(d.message[0] ? d.message : ttdm_err_message(rc), msg, sizeof(msg)))
+                ttdm_url_encode(ttdm_err_message(rc), msg, sizeof(msg));
+            if (out.channel.id)
+                snprintf(location, sizeof(location),
+                         "/app/integration/tiktok/%lld/overview?oauth_error=%s&oauth_message=%s",
+                         (long long)out.channel.id, ttdm_err_code(rc), msg);
+            else
+                snprintf(location, sizeof(location),
+                         "/app/integration/tiktok?oauth_error=%s&oauth_message=%s",
+                         ttdm_err_code(rc), msg);
+        } else if (out.result == TTDM_OAUTH_RECONNECTED) {
+            snprintf(location, sizeof(location),
+                     "/app/integration/tiktok/%lld/overview?oauth=reconnected",
+                     (long long)out.channel.id);
+        } else {
+            snprintf(location, sizeof(location), "/app/integration/tiktok/%lld/setup?oauth=%s",
+                     (long long)out.channel.id, ttdm_oauth_result_name(out.result));
+        }
+        ttdm_http_resp_header(c->resp, "Location", location);
+        callback_page(c, 303, rc ? "The TikTok account was not connected" : out.message,
+                      rc ? (d.message[0] ? d.message : ttdm_err_message(rc)) : out.message, NULL);
     }
 }
 

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "app/app.h"
+#include "app/events.h"
 #include "app/users.h"
 #include "http/api_channels.h"
 #include "http/render.h"
@@ -590,7 +591,49 @@ static void route_sandbox_clock(struct route_ctx *c, int64_t id)
     on_sandbox_clock(c);
 }
 
+/* ---- live events (Server-Sent Events) ----------------------------------------------- */
+
+struct sse_client {
+    struct ttdm_app *app;
+    struct ttdm_subscriber *sub;
+};
+
+static long on_sse_pull(void *ud, char *buf, size_t max, bool heartbeat)
+{
+    struct sse_client *cl = ud;
+    size_t n = ttdm_events_read(ttdm_app_events(cl->app), cl->sub, buf, max);
+    /* A comment line keeps proxies from closing an idle stream and finds vanished clients. */
+    if (n == 0 && heartbeat)
+        n = (size_t)snprintf(buf, max, ": ping\n\n");
+    return (long)n;
+}
+
+static void on_sse_wake(void *stream)
+{
+    ttdm_http_stream_wake(stream);
+}
+
+static void on_sse_free(void *ud)
+{
+    struct sse_client *cl = ud;
+    ttdm_events_unsubscribe(ttdm_app_events(cl->app), cl->sub);
+    ttdm_free(cl);
+}
+
+static void route_events(struct route_ctx *c, int64_t id)
+{
+    struct sse_client *cl = ttdm_calloc(1, sizeof(*cl));
+    struct ttdm_http_stream *stream;
+
+    cl->app = c->srv->app;
+    stream = ttdm_http_resp_stream(c->resp, "text/event-stream", on_sse_pull, on_sse_free, cl);
+    cl->sub =
+        ttdm_events_subscribe(ttdm_app_events(c->srv->app), c->workspace_id, on_sse_wake, stream);
+    ttdm_http_resp_header(c->resp, "X-Accel-Buffering", "no");
+}
+
 static const struct route api_routes[] = {
+    {"GET", "api/v1/events", route_events},
     {"GET", "api/v1/conversations", route_list_conversations},
     {"GET", "api/v1/conversations/:", on_get_conversation},
     {"GET", "api/v1/conversations/:/messages", on_list_messages},

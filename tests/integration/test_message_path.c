@@ -1,4 +1,5 @@
 /* test_message_path.c -- a customer writes, an agent replies, TikTok has it, echo, read. */
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -8,6 +9,7 @@
 #include <cmocka.h>
 
 #include "harness.h"
+#include "util/httpc.h"
 
 static int count_direction(const cJSON *list, const char *direction)
 {
@@ -173,12 +175,79 @@ static void test_inbound_types(void **state)
     (void)state;
 }
 
+struct sse_reader {
+    struct h_env *env;
+    char body[8192];
+};
+
+/* Reads the event stream for 2.5 s (the transfer then times out, keeping what arrived). */
+static void *read_events(void *arg)
+{
+    struct sse_reader *r = arg;
+    struct ttdm_httpc *c = ttdm_httpc_new();
+    struct ttdm_httpc_req req = {0};
+    struct ttdm_httpc_resp resp;
+    char url[256], auth[256];
+    const char *headers[] = {auth, NULL};
+
+    snprintf(url, sizeof(url), "%s/api/v1/events", r->env->ttdm_url);
+    snprintf(auth, sizeof(auth), "Authorization: Bearer %s", r->env->api_key);
+    req.method = "GET";
+    req.url = url;
+    req.headers = headers;
+    req.timeout_ms = 2500;
+    ttdm_httpc_do(c, &req, &resp);
+    snprintf(r->body, sizeof(r->body), "%s", ttdm_buf_str(&resp.body));
+    ttdm_httpc_resp_cleanup(&resp);
+    ttdm_httpc_free(c);
+    return NULL;
+}
+
+static void test_live_events(void **state)
+{
+    struct h_env env;
+    struct h_customer cust;
+    struct sse_reader reader;
+    pthread_t t;
+    cJSON *j = NULL;
+    char expect[128];
+    int64_t conv;
+
+    h_env_start(&env, "live_shop", NULL);
+    h_customer_new(&env, "lee", "SG", &cust);
+    memset(&reader, 0, sizeof(reader));
+    reader.env = &env;
+    pthread_create(&t, NULL, read_events, &reader);
+    h_sleep_ms(300); /* subscribed */
+    assert_int_equal(h_customer_says(&env, &cust, "are you there?", 1), 200);
+    conv = h_conversation_id(&env, &cust);
+    assert_int_equal(h_reply(&env, conv, "yes!", &j), 202);
+    cJSON_Delete(j);
+    pthread_join(t, NULL);
+
+    assert_non_null(strstr(reader.body, "retry: 2000"));
+    snprintf(expect, sizeof(expect),
+             "event: message\ndata: {\"channel_id\":%lld,"
+             "\"conversation_id\":%lld,",
+             (long long)env.channel_id, (long long)conv);
+    /* The customer's message, our queued reply and its status change all reached us live. */
+    {
+        int n = 0;
+        for (const char *p = reader.body; (p = strstr(p, expect)) != NULL; p++)
+            n++;
+        assert_true(n >= 3);
+    }
+    h_env_stop(&env);
+    (void)state;
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_customer_to_agent_and_back),
         cmocka_unit_test(test_app_echo_counts),
         cmocka_unit_test(test_inbound_types),
+        cmocka_unit_test(test_live_events),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
