@@ -136,7 +136,11 @@ static void test_connect_through_login_page(void **state)
     assert_true(strncmp(callback, env.ttdm_url, strlen(env.ttdm_url)) == 0);
     assert_non_null(strstr(callback, "code="));
     h_browser_do(&b, "GET", callback, NULL, NULL, 0, &r);
-    assert_int_equal(r.status, 200);
+    /* The browser goes back to the dashboard's setup step of the new channel. */
+    assert_int_equal(r.status, 303);
+    assert_true(h_resp_header(&r, "Location", value, sizeof(value)));
+    assert_true(strncmp(value, "/app/integration/tiktok/", 24) == 0);
+    assert_non_null(strstr(value, "/setup?oauth=connected"));
     assert_non_null(strstr(r.body, "is connected"));
     assert_true(h_resp_header(&r, "Content-Type", value, sizeof(value)));
     assert_non_null(strstr(value, "text/html"));
@@ -231,19 +235,25 @@ static void test_connect_same_account_twice(void **state)
     (void)state;
 }
 
-/* GETs the callback as a browser (HTML) and checks the error page and code. */
+/*
+ * GETs the callback as a browser: it is sent back to the dashboard with the error's code in
+ * the query (`status` is what the JSON form of the same answer would carry), and the page
+ * says the sentence.
+ */
 static void expect_error_page(struct h_browser *b, const char *callback, int status,
                               const char *code, const char *words)
 {
     struct h_resp r;
-    char want[128];
+    char want[128], location[2048] = "";
 
     h_browser_do(b, "GET", callback, NULL, NULL, 0, &r);
-    if (r.status != status || !strstr(r.body, code) || (words && !strstr(r.body, words)))
-        fail_msg("expected %d %s (%s), got %ld: %.600s", status, code, words ? words : "", r.status,
-                 r.body);
-    snprintf(want, sizeof(want), "Error code: %s", code);
-    assert_non_null(strstr(r.body, want));
+    h_resp_header(&r, "Location", location, sizeof(location));
+    snprintf(want, sizeof(want), "oauth_error=%s&", code);
+    if (r.status != 303 || !strstr(location, want) || (words && !strstr(r.body, words)))
+        fail_msg("expected 303 to ...%s (%s; JSON status %d), got %ld to %s: %.600s", want,
+                 words ? words : "", status, r.status, location, r.body);
+    assert_true(strncmp(location, "/app/integration/tiktok", 23) == 0);
+    assert_non_null(strstr(location, "oauth_message="));
     h_resp_cleanup(&r);
 }
 
@@ -563,7 +573,14 @@ static void test_reconnect_story(void **state)
         h_start_connect(&b, &env, ch, url, sizeof(url));
         h_tiktok_login(&b, url, "seed_store", callback, sizeof(callback));
         h_browser_do(&b, "GET", callback, NULL, NULL, 0, &r);
-        assert_int_equal(r.status, 200);
+        assert_int_equal(r.status, 303);
+        {
+            char location[512], want[96];
+            snprintf(want, sizeof(want), "/app/integration/tiktok/%lld/overview?oauth=reconnected",
+                     (long long)ch);
+            assert_true(h_resp_header(&r, "Location", location, sizeof(location)));
+            assert_string_equal(location, want);
+        }
         assert_non_null(strstr(r.body, "Your channel has been reconnected."));
         h_resp_cleanup(&r);
     }
