@@ -1,0 +1,629 @@
+/* bench_send.c -- agent sends through ttdm's API, measured until the simulator has them. */
+#include <signal.h>
+#include <sqlite3.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "events.h"
+#include "httpload.h"
+#include "util/alloc.h"
+#include "util/httpc.h"
+#include "util/json.h"
+#include "util/str.h"
+
+#define REPLY_PREFIX "Bench reply "
+/* How long ttdm may take to mark every accepted message sent once the POSTs are done. */
+#define DRAIN_TIMEOUT_MS 120000
+
+/* One conversation known to the simulator (a customer who wrote) and to ttdm. */
+struct conv {
+    int channel;
+    char customer_id[64];
+    char tiktok_conversation_id[64];
+    int64_t ttdm_id;
+};
+
+/* Pre-built requests of one phase. */
+struct reqset {
+    char *arena;
+    size_t used, cap;
+    size_t *off, *len;
+    uint64_t n, n_cap;
+};
+
+struct bench {
+    uint16_t sim_port, ttdm_port;
+    const char *api_key;
+    char business_ids[BENCH_MAX_CHANNELS][BENCH_BUSINESS_ID_MAX];
+    int64_t channel_ids[BENCH_MAX_CHANNELS];
+    int n_channels;
+    struct conv *convs;
+    uint64_t n_convs;
+    int connections;
+    /* per send */
+    int *status;
+    int64_t *start_wall_us;
+    int64_t *sim_ms;
+    uint64_t n_sends;
+    /* phase counters */
+    uint64_t phase_ok, phase_bad;
+    uint64_t seq_base; /* soak: numbering of sends continues across cycles */
+};
+
+static void reqset_add(struct reqset *rs, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void reqset_add(struct reqset *rs, const char *fmt, ...)
+{
+    char buf[4096];
+    va_list ap;
+    int n;
+    va_start(ap, fmt);
+    n = vsnprintf(buf, sizeof(buf), fmt, ap);
+    va_end(ap);
+    if (n < 0 || (size_t)n >= sizeof(buf)) {
+        fprintf(stderr, "bench_send: request too long\n");
+        exit(1);
+    }
+    if (rs->used + (size_t)n > rs->cap) {
+        rs->cap = rs->cap ? rs->cap * 2 : 1 << 20;
+        rs->arena = ttdm_realloc(rs->arena, rs->cap);
+    }
+    if (rs->n == rs->n_cap) {
+        rs->n_cap = rs->n_cap ? rs->n_cap * 2 : 1024;
+        rs->off = ttdm_realloc(rs->off, rs->n_cap * sizeof(size_t));
+        rs->len = ttdm_realloc(rs->len, rs->n_cap * sizeof(size_t));
+    }
+    memcpy(rs->arena + rs->used, buf, (size_t)n);
+    rs->off[rs->n] = rs->used;
+    rs->len[rs->n] = (size_t)n;
+    rs->used += (size_t)n;
+    rs->n++;
+}
+
+/* A POST with a JSON body to the simulator's control API. */
+static void reqset_post(struct reqset *rs, uint16_t port, const char *path, const char *body)
+{
+    reqset_add(rs,
+               "POST %s HTTP/1.1\r\nHost: 127.0.0.1:%u\r\nContent-Type: application/json\r\n"
+               "Content-Length: %zu\r\n\r\n%s",
+               path, (unsigned)port, strlen(body), body);
+}
+
+static void reqset_free(struct reqset *rs)
+{
+    ttdm_free(rs->arena);
+    ttdm_free(rs->off);
+    ttdm_free(rs->len);
+    memset(rs, 0, sizeof(*rs));
+}
+
+static bool reqset_next(void *ud, uint64_t seq, struct httpload_req *out)
+{
+    struct reqset *rs = ud;
+    if (seq >= rs->n)
+        return false;
+    out->data = rs->arena + rs->off[seq];
+    out->len = rs->len[seq];
+    return true;
+}
+
+/* Runs one phase; done may be NULL. Returns the number of 2xx answers. */
+static uint64_t run_phase(struct bench *b, uint16_t port, struct reqset *rs, int connections,
+                          double rate, double max_seconds, httpload_done_fn done, const char *what,
+                          struct httpload_result *res_out)
+{
+    struct httpload_opts o;
+    static struct httpload_result r;
+    memset(&o, 0, sizeof(o));
+    o.port = port;
+    o.connections = connections;
+    o.max_requests = rs->n;
+    o.max_seconds = max_seconds;
+    o.rate = rate;
+    o.next = reqset_next;
+    o.done = done;
+    o.ud = rs;
+    b->phase_ok = b->phase_bad = 0;
+    httpload_run(&o, &r);
+    if (r.bad_status || r.failed)
+        fprintf(stderr, "bench_send: %s: %llu of %llu answered 2xx; first other: %d %s\n", what,
+                (unsigned long long)r.ok, (unsigned long long)rs->n, r.first_bad_status,
+                r.first_bad_body);
+    if (res_out)
+        *res_out = r;
+    return r.ok;
+}
+
+/* The done callbacks reach the bench through this pointer: one bench per process. */
+static struct bench *B;
+
+static void on_customer_created(void *ud, uint64_t seq, int status, const char *body, size_t len,
+                                int64_t start_wall_us, int64_t latency_us)
+{
+    char err[128];
+    cJSON *j;
+    (void)ud;
+    if (status != 200)
+        return;
+    j = ttdm_json_parse(body, len, err, sizeof(err));
+    if (!j)
+        return;
+    ttdm_json_copy_str(j, "customer_id", B->convs[seq].customer_id,
+                       sizeof(B->convs[seq].customer_id));
+    ttdm_json_copy_str(j, "conversation_id", B->convs[seq].tiktok_conversation_id,
+                       sizeof(B->convs[seq].tiktok_conversation_id));
+    cJSON_Delete(j);
+}
+
+/* The simulator answers 200 even when ttdm did not take the webhook: check what ttdm said. */
+static void on_customer_wrote(void *ud, uint64_t seq, int status, const char *body, size_t len,
+                              int64_t start_wall_us, int64_t latency_us)
+{
+    char err[128];
+    int64_t delivered = 0;
+    cJSON *j;
+    (void)ud;
+    if (status == 200 && (j = ttdm_json_parse(body, len, err, sizeof(err))) != NULL) {
+        ttdm_json_get_i64(j, "delivery_status", 0, 999, &delivered);
+        cJSON_Delete(j);
+    }
+    if (delivered == 200)
+        B->phase_ok++;
+    else
+        B->phase_bad++;
+}
+
+static void on_sent(void *ud, uint64_t seq, int status, const char *body, size_t len,
+                    int64_t start_wall_us, int64_t latency_us)
+{
+    (void)ud;
+    if (seq < B->n_sends) {
+        B->status[seq] = status;
+        B->start_wall_us[seq] = start_wall_us;
+    }
+}
+
+static void on_sim_messages(void *ud, uint64_t seq, int status, const char *body, size_t len,
+                            int64_t start_wall_us, int64_t latency_us)
+{
+    char err[128];
+    const cJSON *m;
+    cJSON *j;
+    (void)ud;
+    if (status != 200 || !(j = ttdm_json_parse(body, len, err, sizeof(err))))
+        return;
+    cJSON_ArrayForEach(m, cJSON_GetObjectItemCaseSensitive(j, "messages"))
+    {
+        const char *text = NULL, *dir = NULL;
+        int64_t ts = 0, n;
+        size_t digits;
+        if (ttdm_json_get_str(m, "direction", 16, &dir) || strcmp(dir, "outbound") != 0 ||
+            ttdm_json_get_str(m, "text", 6000, &text) || !ttdm_starts_with(text, REPLY_PREFIX) ||
+            ttdm_json_get_i64(m, "timestamp_ms", 0, INT64_MAX, &ts))
+            continue;
+        text += strlen(REPLY_PREFIX);
+        digits = strspn(text, "0123456789");
+        if (ttdm_parse_i64(text, digits, 0, INT64_MAX, &n) == 0 && (uint64_t)n >= B->seq_base &&
+            (uint64_t)n - B->seq_base < B->n_sends)
+            B->sim_ms[(uint64_t)n - B->seq_base] = ts;
+    }
+    cJSON_Delete(j);
+}
+
+/* A blocking GET on ttdm's API; returns the parsed answer or NULL. */
+static cJSON *api_get(struct ttdm_httpc *hc, struct bench *b, const char *path)
+{
+    char url[512], auth[200], err[128];
+    const char *headers[] = {auth, NULL};
+    struct ttdm_httpc_req req;
+    struct ttdm_httpc_resp resp;
+    cJSON *j = NULL;
+
+    snprintf(url, sizeof(url), "http://127.0.0.1:%u%s", (unsigned)b->ttdm_port, path);
+    snprintf(auth, sizeof(auth), "Authorization: Bearer %s", b->api_key);
+    memset(&req, 0, sizeof(req));
+    req.method = "GET";
+    req.url = url;
+    req.headers = headers;
+    req.timeout_ms = 30000;
+    req.max_response = 64u * 1024 * 1024;
+    if (ttdm_httpc_do(hc, &req, &resp) == 0 && resp.status == 200)
+        j = ttdm_json_parse(resp.body.data, resp.body.len, err, sizeof(err));
+    else
+        fprintf(stderr, "bench_send: GET %s: %ld %s\n", path, resp.status, resp.error);
+    ttdm_httpc_resp_cleanup(&resp);
+    return j;
+}
+
+/* Sets up n_convs conversations in which the customer wrote, known to both sides. */
+static int setup(struct bench *b, int per_channel)
+{
+    struct reqset rs;
+    struct ttdm_httpc *hc = ttdm_httpc_new();
+    cJSON *j;
+    const cJSON *row;
+
+    b->n_convs = (uint64_t)b->n_channels * (uint64_t)per_channel;
+    b->convs = ttdm_calloc(b->n_convs, sizeof(*b->convs));
+
+    /* ttdm's channel id of every business id */
+    j = api_get(hc, b, "/api/v1/channels");
+    cJSON_ArrayForEach(row, cJSON_GetObjectItemCaseSensitive(j, "data"))
+    {
+        const char *bid = NULL;
+        int64_t id = 0;
+        if (ttdm_json_get_str(row, "business_id", 200, &bid) ||
+            ttdm_json_get_i64(row, "id", 1, INT64_MAX, &id))
+            continue;
+        for (int c = 0; c < b->n_channels; c++)
+            if (strcmp(b->business_ids[c], bid) == 0)
+                b->channel_ids[c] = id;
+    }
+    cJSON_Delete(j);
+    for (int c = 0; c < b->n_channels; c++) {
+        if (!b->channel_ids[c]) {
+            fprintf(stderr, "bench_send: ttdm has no channel for %s\n", b->business_ids[c]);
+            return -1;
+        }
+    }
+
+    /* customers and their conversations on the simulator */
+    memset(&rs, 0, sizeof(rs));
+    for (uint64_t i = 0; i < b->n_convs; i++) {
+        char body[256];
+        b->convs[i].channel = (int)(i % (uint64_t)b->n_channels);
+        snprintf(body, sizeof(body),
+                 "{\"business_id\":\"%s\",\"username\":\"send_customer_%llu\",\"region\":\"SG\"}",
+                 b->business_ids[b->convs[i].channel], (unsigned long long)i);
+        reqset_post(&rs, b->sim_port, "/sim/customers", body);
+    }
+    run_phase(b, b->sim_port, &rs, 16, 0, 120, on_customer_created, "creating customers", NULL);
+    reqset_free(&rs);
+    for (uint64_t i = 0; i < b->n_convs; i++) {
+        if (!b->convs[i].customer_id[0]) {
+            fprintf(stderr, "bench_send: customer %llu was not created\n", (unsigned long long)i);
+            return -1;
+        }
+    }
+    ttdm_httpc_free(hc);
+    return 0;
+}
+
+/* Every customer writes once, through the simulator, which delivers the webhook to ttdm. */
+static int customers_write(struct bench *b, double rate, double max_seconds, uint64_t round)
+{
+    struct reqset rs;
+    memset(&rs, 0, sizeof(rs));
+    for (uint64_t i = 0; i < b->n_convs; i++) {
+        char path[160], body[200];
+        snprintf(path, sizeof(path), "/sim/customers/%s/messages", b->convs[i].customer_id);
+        snprintf(body, sizeof(body),
+                 "{\"type\":\"text\",\"text\":\"Hello, where is my order %llu? (message %llu)\"}",
+                 (unsigned long long)i, (unsigned long long)round);
+        reqset_post(&rs, b->sim_port, path, body);
+    }
+    run_phase(b, b->sim_port, &rs, b->connections, rate, max_seconds, on_customer_wrote,
+              "customer messages", NULL);
+    reqset_free(&rs);
+    if (b->phase_bad) {
+        fprintf(stderr, "bench_send: %llu customer messages were not taken by ttdm\n",
+                (unsigned long long)b->phase_bad);
+        return -1;
+    }
+    return 0;
+}
+
+/* ttdm's conversation id of each simulator conversation, from the API's list. */
+static int map_conversations(struct bench *b)
+{
+    struct ttdm_httpc *hc = ttdm_httpc_new();
+    uint64_t mapped = 0;
+
+    for (int c = 0; c < b->n_channels; c++) {
+        char cursor[64] = "";
+        uint64_t want = 0, got = 0;
+        for (uint64_t i = 0; i < b->n_convs; i++)
+            want += b->convs[i].channel == c;
+        while (got < want) {
+            char path[256];
+            const cJSON *row;
+            const char *next = NULL;
+            cJSON *j;
+            snprintf(path, sizeof(path), "/api/v1/conversations?channel_id=%lld&limit=200%s%s",
+                     (long long)b->channel_ids[c], cursor[0] ? "&cursor=" : "", cursor);
+            j = api_get(hc, b, path);
+            if (!j)
+                return -1;
+            cJSON_ArrayForEach(row, cJSON_GetObjectItemCaseSensitive(j, "data"))
+            {
+                const char *tid = NULL;
+                int64_t id = 0;
+                if (ttdm_json_get_str(row, "tiktok_conversation_id", 200, &tid) ||
+                    ttdm_json_get_i64(row, "id", 1, INT64_MAX, &id))
+                    continue;
+                for (uint64_t i = c; i < b->n_convs; i += (uint64_t)b->n_channels) {
+                    if (!b->convs[i].ttdm_id &&
+                        strcmp(b->convs[i].tiktok_conversation_id, tid) == 0) {
+                        b->convs[i].ttdm_id = id;
+                        got++;
+                        break;
+                    }
+                }
+            }
+            if (ttdm_json_get_str(j, "next_cursor", 60, &next) != 0) {
+                cJSON_Delete(j);
+                break;
+            }
+            ttdm_strlcpy(cursor, next, sizeof(cursor));
+            cJSON_Delete(j);
+        }
+        mapped += got;
+    }
+    ttdm_httpc_free(hc);
+    if (mapped != b->n_convs) {
+        fprintf(stderr, "bench_send: ttdm shows %llu of %llu conversations\n",
+                (unsigned long long)mapped, (unsigned long long)b->n_convs);
+        return -1;
+    }
+    return 0;
+}
+
+/* `rounds` replies to every conversation, conversation after conversation. */
+static void build_sends(struct bench *b, struct reqset *rs, uint64_t rounds)
+{
+    for (uint64_t s = 0; s < b->n_convs * rounds; s++) {
+        const struct conv *cv = &b->convs[s % b->n_convs];
+        char path[96], body[200];
+        snprintf(path, sizeof(path), "/api/v1/conversations/%lld/messages", (long long)cv->ttdm_id);
+        snprintf(body, sizeof(body),
+                 "{\"text\":\"" REPLY_PREFIX "%llu: thanks for your message, your parcel left "
+                 "our warehouse today.\"}",
+                 (unsigned long long)(b->seq_base + s));
+        reqset_add(rs,
+                   "POST %s HTTP/1.1\r\nHost: 127.0.0.1:%u\r\nAuthorization: Bearer %s\r\n"
+                   "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n%s",
+                   path, (unsigned)b->ttdm_port, b->api_key, strlen(body), body);
+    }
+}
+
+/* Counts agent messages above min_id by status, read-only on ttdm's database. */
+static int db_counts(sqlite3 *db, int64_t min_id, int64_t *sent, int64_t *failed, int64_t *queued)
+{
+    sqlite3_stmt *st = NULL;
+    int rc;
+    *sent = *failed = *queued = 0;
+    rc = sqlite3_prepare_v2(db,
+                            "SELECT status, COUNT(*) FROM messages WHERE id > ?1"
+                            " AND source = 'agent' GROUP BY status",
+                            -1, &st, NULL);
+    if (rc != SQLITE_OK)
+        return -1;
+    sqlite3_bind_int64(st, 1, min_id);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *s = (const char *)sqlite3_column_text(st, 0);
+        int64_t n = sqlite3_column_int64(st, 1);
+        if (strcmp(s, "sent") == 0 || strcmp(s, "read") == 0)
+            *sent += n;
+        else if (strcmp(s, "failed") == 0)
+            *failed += n;
+        else
+            *queued += n;
+    }
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? 0 : -1;
+}
+
+static int64_t db_max_id(sqlite3 *db)
+{
+    sqlite3_stmt *st = NULL;
+    int64_t v = 0;
+    if (sqlite3_prepare_v2(db, "SELECT IFNULL(MAX(id), 0) FROM messages", -1, &st, NULL) ==
+            SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW)
+        v = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return v;
+}
+
+static void sleep_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+static void usage(void)
+{
+    fprintf(stderr,
+            "usage: bench_send --sim-port P --ttdm-port P --api-key KEY --business-ids FILE\n"
+            "                  --db TTDM_DB [--per-channel N (100)] [--replies N (10)]\n"
+            "                  [--connections N (64)] [--duration S (60)]\n"
+            "                  [--soak SECONDS --rate REQ_PER_S]\n");
+}
+
+/* The measured run: every conversation gets `replies` replies, as fast as ttdm takes them. */
+static int measure(struct bench *b, sqlite3 *db, uint64_t replies, double duration)
+{
+    struct reqset rs;
+    struct httpload_result accept;
+    struct httpload_hist to_sim;
+    int64_t min_id = db_max_id(db), sent = 0, failed = 0, queued = 0, t0, t_done = 0;
+    uint64_t accepted = 0, refused = 0, missing = 0;
+    int64_t waited = 0;
+
+    b->n_sends = b->n_convs * replies;
+    b->status = ttdm_calloc(b->n_sends, sizeof(int));
+    b->start_wall_us = ttdm_calloc(b->n_sends, sizeof(int64_t));
+    b->sim_ms = ttdm_calloc(b->n_sends, sizeof(int64_t));
+    memset(&rs, 0, sizeof(rs));
+    build_sends(b, &rs, replies);
+
+    t0 = httpload_wall_us();
+    run_phase(b, b->ttdm_port, &rs, b->connections, 0, duration, on_sent, "sends", &accept);
+    reqset_free(&rs);
+    for (uint64_t s = 0; s < b->n_sends; s++) {
+        if (b->status[s] == 202)
+            accepted++;
+        else if (b->status[s])
+            refused++;
+    }
+    /* Done when ttdm has marked every accepted message sent (or failed). */
+    for (;;) {
+        if (db_counts(db, min_id, &sent, &failed, &queued)) {
+            fprintf(stderr, "bench_send: cannot read %s\n", sqlite3_errmsg(db));
+            return -1;
+        }
+        if ((uint64_t)(sent + failed) >= accepted) {
+            t_done = httpload_wall_us();
+            break;
+        }
+        if (waited >= DRAIN_TIMEOUT_MS) {
+            fprintf(stderr, "bench_send: %lld messages still queued after %d s\n",
+                    (long long)queued, DRAIN_TIMEOUT_MS / 1000);
+            t_done = httpload_wall_us();
+            break;
+        }
+        sleep_ms(10);
+        waited += 10;
+    }
+
+    /* What the simulator holds, and when it recorded each message. */
+    memset(&rs, 0, sizeof(rs));
+    for (uint64_t i = 0; i < b->n_convs; i++) {
+        char enc[200];
+        ttdm_url_encode(b->convs[i].tiktok_conversation_id, enc, sizeof(enc));
+        reqset_add(&rs, "GET /sim/conversations/%s/messages HTTP/1.1\r\nHost: 127.0.0.1:%u\r\n\r\n",
+                   enc, (unsigned)b->sim_port);
+    }
+    run_phase(b, b->sim_port, &rs, 8, 0, 120, on_sim_messages, "simulator messages", NULL);
+    reqset_free(&rs);
+    httpload_hist_init(&to_sim);
+    for (uint64_t s = 0; s < b->n_sends; s++) {
+        if (b->status[s] != 202)
+            continue;
+        if (!b->sim_ms[s]) {
+            missing++;
+            continue;
+        }
+        /* The simulator stamps in ms: the figure is at most 1 ms short, never long. */
+        httpload_hist_add(&to_sim, b->sim_ms[s] * 1000 - b->start_wall_us[s]);
+    }
+
+    fprintf(stderr,
+            "bench_send: %llu sends to %llu conversations: %llu accepted, %llu refused, "
+            "%lld sent, %lld failed, %llu not at the simulator; %.2f s until all were sent "
+            "(POSTs took %.2f s)\n",
+            (unsigned long long)b->n_sends, (unsigned long long)b->n_convs,
+            (unsigned long long)accepted, (unsigned long long)refused, (long long)sent,
+            (long long)failed, (unsigned long long)missing, (double)(t_done - t0) / 1e6,
+            accept.elapsed_s);
+    printf("send_rps %.0f msg/s\n", t_done > t0 ? (double)sent * 1e6 / (double)(t_done - t0) : 0);
+    printf("send_p50_ms %.2f ms\n", httpload_hist_ms(&to_sim, 0.50));
+    printf("send_p99_ms %.2f ms\n", httpload_hist_ms(&to_sim, 0.99));
+    printf("send_accept_p50_ms %.2f ms\n", httpload_hist_ms(&accept.hist, 0.50));
+    printf("send_accept_p99_ms %.2f ms\n", httpload_hist_ms(&accept.hist, 0.99));
+    printf("send_sent %lld messages\n", (long long)sent);
+    printf("send_errors %llu messages\n",
+           (unsigned long long)(refused + (uint64_t)failed + missing +
+                                (b->n_sends - accepted - refused)));
+    return 0;
+}
+
+/* Steady load for `seconds`: customers write, agents answer twice, again and again. */
+static int soak(struct bench *b, double seconds, double rate)
+{
+    int64_t end = httpload_mono_us() + (int64_t)(seconds * 1e6);
+    uint64_t rounds = 0, accepted = 0;
+    while (httpload_mono_us() < end) {
+        struct reqset rs;
+        double left = (double)(end - httpload_mono_us()) / 1e6;
+        if (customers_write(b, rate, left, rounds + 1))
+            return -1;
+        left = (double)(end - httpload_mono_us()) / 1e6;
+        if (left <= 0)
+            break;
+        memset(&rs, 0, sizeof(rs));
+        b->seq_base = rounds * b->n_convs * 2;
+        build_sends(b, &rs, 2);
+        accepted +=
+            run_phase(b, b->ttdm_port, &rs, b->connections, rate, left, NULL, "soak sends", NULL);
+        reqset_free(&rs);
+        rounds++;
+    }
+    printf("soak_send_rounds %llu rounds\n", (unsigned long long)rounds);
+    printf("soak_sends_accepted %llu messages\n", (unsigned long long)accepted);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    static struct bench b;
+    const char *ids_file = NULL, *db_path = NULL;
+    int64_t sim_port = 0, ttdm_port = 0, per_channel = 100, replies = 10, connections = 64;
+    int64_t duration = 60, soak_s = 0, rate = 500;
+    sqlite3 *db = NULL;
+    int rc;
+
+    for (int i = 1; i + 1 < argc; i += 2) {
+        const char *k = argv[i], *v = argv[i + 1];
+        int64_t *num = NULL, min = 1, max = 1000000;
+        if (strcmp(k, "--api-key") == 0)
+            b.api_key = v;
+        else if (strcmp(k, "--business-ids") == 0)
+            ids_file = v;
+        else if (strcmp(k, "--db") == 0)
+            db_path = v;
+        else if (strcmp(k, "--sim-port") == 0)
+            num = &sim_port, max = 65535;
+        else if (strcmp(k, "--ttdm-port") == 0)
+            num = &ttdm_port, max = 65535;
+        else if (strcmp(k, "--per-channel") == 0)
+            num = &per_channel;
+        else if (strcmp(k, "--replies") == 0)
+            num = &replies, max = 1000;
+        else if (strcmp(k, "--connections") == 0)
+            num = &connections, max = 4096;
+        else if (strcmp(k, "--duration") == 0)
+            num = &duration, max = 3600;
+        else if (strcmp(k, "--soak") == 0)
+            num = &soak_s, max = 86400;
+        else if (strcmp(k, "--rate") == 0)
+            num = &rate;
+        else {
+            usage();
+            return 2;
+        }
+        if (num && ttdm_parse_i64(v, (size_t)-1, min, max, num)) {
+            fprintf(stderr, "bench_send: bad value for %s\n", k);
+            return 2;
+        }
+    }
+    if (!sim_port || !ttdm_port || !b.api_key || !ids_file || !db_path || argc % 2 == 0) {
+        usage();
+        return 2;
+    }
+    signal(SIGPIPE, SIG_IGN);
+    ttdm_httpc_global_init();
+    B = &b;
+    b.sim_port = (uint16_t)sim_port;
+    b.ttdm_port = (uint16_t)ttdm_port;
+    b.connections = (int)connections;
+    b.n_channels = bench_read_business_ids(ids_file, b.business_ids, BENCH_MAX_CHANNELS);
+    if (!b.n_channels)
+        return 1;
+    if (sqlite3_open_v2(db_path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
+        fprintf(stderr, "bench_send: cannot open %s\n", db_path);
+        return 1;
+    }
+    if (setup(&b, (int)per_channel) || customers_write(&b, 0, 120, 0) || map_conversations(&b))
+        return 1;
+    if (soak_s)
+        rc = soak(&b, (double)soak_s, (double)rate);
+    else
+        rc = measure(&b, db, (uint64_t)replies, (double)duration);
+    sqlite3_close(db);
+    return rc ? 1 : 0;
+}
