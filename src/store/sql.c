@@ -87,8 +87,11 @@ enum ttdm_err ttdm_sql_open(const char *path, enum ttdm_sql_role role, bool dura
         rc = exec_plain(c->db, "PRAGMA foreign_keys=ON");
     if (rc == SQLITE_OK)
         rc = exec_plain(c->db, "PRAGMA temp_store=MEMORY");
+    /* Page caches are per connection and count in the process's memory: the writer, which
+     * walks every index on each insert, gets most; readers lean on the OS page cache. */
     if (rc == SQLITE_OK)
-        rc = exec_plain(c->db, "PRAGMA cache_size=-16384");
+        rc = exec_plain(c->db, role == TTDM_SQL_WRITER ? "PRAGMA cache_size=-12288"
+                                                       : "PRAGMA cache_size=-4096");
     if (rc == SQLITE_OK && role == TTDM_SQL_READER)
         rc = exec_plain(c->db, "PRAGMA query_only=ON");
     if (rc != SQLITE_OK) {

@@ -15,7 +15,7 @@
 #include "util/str.h"
 
 #define LOG_MODULE "store"
-#define READERS_MAX 8 /* WAL readers never block each other or the writer */
+#define READERS_MAX 4 /* WAL readers never block each other or the writer */
 #define GROUP_COMMIT_DEFAULT 64
 #define PAGE_MAX 1000     /* most rows one list call returns */
 #define PREVIEW_CHARS 120 /* code points of text shown in a conversation list */
@@ -3264,8 +3264,16 @@ enum ttdm_err ttdm_store_schedule_retry(struct ttdm_store *s, int64_t message_id
 
 /* ---- Reads for the API -------------------------------------------------------------------- */
 
-/* ?1 is the day the view is read on; the two subqueries are R4's state for that day. */
+/*
+ * ?1 is the day the view is read on, ?2 the workspace, ?7 the channel (0: every channel of
+ * the workspace). R4's state for that day: whether the conversation is counted, and the
+ * channel's count, computed once per query through the (channel, day) key rather than once
+ * per listed conversation.
+ */
 #define CONV_VIEW_SELECT                                                                           \
+    "WITH dc(channel_id, n) AS MATERIALIZED (SELECT d.channel_id, COUNT(*) FROM channels k"        \
+    "  JOIN daily_conversations d ON d.channel_id = k.id AND d.day = ?1"                           \
+    "  WHERE k.workspace_id = ?2 AND (?7 = 0 OR k.id = ?7) GROUP BY d.channel_id) "                \
     "SELECT c.id, c.workspace_id, c.channel_id, c.tiktok_conversation_id,"                         \
     " IFNULL(c.customer_id, 0), IFNULL(cu.tiktok_user_id, ''), IFNULL(cu.username, ''),"           \
     " IFNULL(cu.region, ''), ch.business_id, ch.region, ch.origin, ch.status, ch.daily_limit,"     \
@@ -3273,10 +3281,10 @@ enum ttdm_err ttdm_store_schedule_retry(struct ttdm_store *s, int64_t message_id
     " c.unread_count, c.created_at,"                                                               \
     " EXISTS (SELECT 1 FROM daily_conversations d WHERE d.channel_id = c.channel_id"               \
     "  AND d.day = ?1 AND d.conversation_id = c.id),"                                              \
-    " (SELECT COUNT(*) FROM daily_conversations d WHERE d.channel_id = c.channel_id"               \
-    "  AND d.day = ?1), ch.username, ch.display_name, ch.badge_sha256"                             \
+    " IFNULL(dc.n, 0), ch.username, ch.display_name, ch.badge_sha256"                              \
     " FROM conversations c JOIN channels ch ON ch.id = c.channel_id"                               \
-    " LEFT JOIN customers cu ON cu.id = c.customer_id "
+    " LEFT JOIN customers cu ON cu.id = c.customer_id"                                             \
+    " LEFT JOIN dc ON dc.channel_id = c.channel_id "
 
 static void conv_view_read(sqlite3_stmt *st, const struct ttdm_policy_rules *rules, int64_t now,
                            struct ttdm_conversation_view *v, struct ttdm_reply_budget *budget)
@@ -3323,12 +3331,13 @@ enum ttdm_err ttdm_store_conversation_get(struct ttdm_store *s, int64_t workspac
     rc = reader_get(s, &c);
     if (rc)
         goto done;
-    rc = ttdm_sql_prepare(c, CONV_VIEW_SELECT "WHERE c.id = ?2 AND c.workspace_id = ?3", &st);
+    rc = ttdm_sql_prepare(c, CONV_VIEW_SELECT "WHERE c.workspace_id = ?2 AND c.id = ?3", &st);
     if (rc)
         goto done;
     ttdm_sql_bind_i64(c, st, 1, ttdm_policy_day(&s->rules, now_ms));
-    ttdm_sql_bind_i64(c, st, 2, id);
-    ttdm_sql_bind_i64(c, st, 3, workspace_id);
+    ttdm_sql_bind_i64(c, st, 2, workspace_id);
+    ttdm_sql_bind_i64(c, st, 3, id);
+    ttdm_sql_bind_i64(c, st, 7, 0);
     rc = ttdm_sql_step(c, st, &row);
     if (rc)
         goto done;
@@ -3396,6 +3405,7 @@ enum ttdm_err ttdm_store_conversation_list(struct ttdm_store *s, int64_t workspa
     ttdm_sql_bind_i64(c, st, 4, before_activity);
     ttdm_sql_bind_i64(c, st, 5, before_id);
     ttdm_sql_bind_i64(c, st, 6, (int64_t)limit);
+    ttdm_sql_bind_i64(c, st, 7, channel_id);
     while (count < limit) {
         rc = ttdm_sql_step(c, st, &row);
         if (rc || !row)
