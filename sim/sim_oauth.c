@@ -64,7 +64,7 @@ static void page_start(struct ttdm_buf *b, const char *title)
     ttdm_buf_append_str(b, "<!doctype html>\n<html><head><meta charset=\"utf-8\">"
                            "<meta name=\"viewport\" content=\"width=device-width\">"
                            "<title>");
-    ttdm_sim_wire_html(b, title);
+    ttdm_buf_append_html(b, title);
     ttdm_buf_append_str(
         b, "</title><style>"
            "body{font-family:system-ui,sans-serif;background:#f1f1f2;margin:0;padding:2em}"
@@ -84,7 +84,7 @@ static void error_page(struct ttdm_http_response *resp, int status, const char *
     ttdm_buf_init(&b, 64 * 1024);
     page_start(&b, "TikTok login (simulator)");
     ttdm_buf_append_str(&b, "<h1>Something went wrong</h1><p>");
-    ttdm_sim_wire_html(&b, message);
+    ttdm_buf_append_html(&b, message);
     ttdm_buf_append_str(&b, "</p></main></body></html>\n");
     ttdm_http_resp_bytes(resp, status, "text/html; charset=utf-8", b.data, b.len);
     ttdm_buf_cleanup(&b);
@@ -193,7 +193,7 @@ static void grant_code(struct ttdm_sim *sim, const struct authz *a, struct ttdm_
 static void hidden(struct ttdm_buf *b, const char *name, const char *value)
 {
     ttdm_buf_printf(b, "<input type=\"hidden\" name=\"%s\" value=\"", name);
-    ttdm_sim_wire_html(b, value ? value : "");
+    ttdm_buf_append_html(b, value ? value : "");
     ttdm_buf_append_str(b, "\">");
 }
 
@@ -214,10 +214,10 @@ static void login_page(struct ttdm_sim *sim, const struct authz *a, struct ttdm_
     ttdm_buf_init(&b, 8 * 1024 * 1024);
     page_start(&b, "Log in to TikTok (simulator)");
     ttdm_buf_append_str(&b, "<h1>Log in to TikTok</h1>\n<p>The app <b>");
-    ttdm_sim_wire_html(&b, a->client_key);
+    ttdm_buf_append_html(&b, a->client_key);
     ttdm_buf_append_str(&b, "</b> asks for access to your TikTok business account:</p>\n"
                             "<p class=\"note\"><code>");
-    ttdm_sim_wire_html(&b, a->scope);
+    ttdm_buf_append_html(&b, a->scope);
     ttdm_buf_append_str(&b, "</code></p>\n<p>Choose a test account:</p>\n");
     pthread_mutex_lock(&sim->st.lock);
     n = sim->st.accounts.n;
@@ -225,9 +225,9 @@ static void login_page(struct ttdm_sim *sim, const struct authz *a, struct ttdm_
         const struct sim_account *acc = sim->st.accounts.items[i];
         ttdm_buf_append_str(&b, "<form class=\"acct\" method=\"post\" "
                                 "action=\"/v2/auth/authorize/continue\"><div><b>");
-        ttdm_sim_wire_html(&b, acc->display_name);
+        ttdm_buf_append_html(&b, acc->display_name);
         ttdm_buf_append_str(&b, "</b><div class=\"meta\">@");
-        ttdm_sim_wire_html(&b, acc->username);
+        ttdm_buf_append_html(&b, acc->username);
         ttdm_buf_printf(&b, " &middot; region %s &middot; created in the %s</div></div>",
                         acc->region, acc->origin_app ? "app" : "web");
         hidden(&b, "account", acc->username);

@@ -239,39 +239,14 @@ fail:
     return NULL;
 }
 
-void ttdm_sim_wire_html(struct ttdm_buf *b, const char *s)
-{
-    for (; s && *s; s++) {
-        switch (*s) {
-        case '&':
-            ttdm_buf_append_str(b, "&amp;");
-            break;
-        case '<':
-            ttdm_buf_append_str(b, "&lt;");
-            break;
-        case '>':
-            ttdm_buf_append_str(b, "&gt;");
-            break;
-        case '"':
-            ttdm_buf_append_str(b, "&quot;");
-            break;
-        case '\'':
-            ttdm_buf_append_str(b, "&#39;");
-            break;
-        default:
-            ttdm_buf_append(b, s, 1);
-        }
-    }
-}
-
 void ttdm_sim_wire_redirect(struct ttdm_http_response *resp, const char *location)
 {
     struct ttdm_buf b;
     ttdm_buf_init(&b, 64 * 1024);
     ttdm_buf_append_str(&b, "<!doctype html><title>Redirecting</title><p>Continue to <a href=\"");
-    ttdm_sim_wire_html(&b, location);
+    ttdm_buf_append_html(&b, location);
     ttdm_buf_append_str(&b, "\">");
-    ttdm_sim_wire_html(&b, location);
+    ttdm_buf_append_html(&b, location);
     ttdm_buf_append_str(&b, "</a></p>\n");
     ttdm_http_resp_bytes(resp, 302, "text/html; charset=utf-8", b.data, b.len);
     ttdm_http_resp_header(resp, "Location", location);

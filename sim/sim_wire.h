@@ -49,9 +49,6 @@ const struct ttdm_sim_part *ttdm_sim_wire_part(const struct ttdm_sim_part *parts
 unsigned char *ttdm_sim_wire_base64_decode(const char *in, size_t len, size_t max_out,
                                            size_t *out_len);
 
-/* Appends s with &, <, >, " and ' escaped for HTML text and attribute values. */
-void ttdm_sim_wire_html(struct ttdm_buf *b, const char *s);
-
 /* 302 to location (with a small HTML body that links to it, for clients that do not
  * expose response headers). */
 void ttdm_sim_wire_redirect(struct ttdm_http_response *resp, const char *location);

@@ -372,31 +372,6 @@ static void on_reconnect(struct ttdm_api_call *c)
     start_login(c, c->id);
 }
 
-static void html_escape(struct ttdm_buf *b, const char *s)
-{
-    for (; s && *s; s++) {
-        switch (*s) {
-        case '&':
-            ttdm_buf_append_str(b, "&amp;");
-            break;
-        case '<':
-            ttdm_buf_append_str(b, "&lt;");
-            break;
-        case '>':
-            ttdm_buf_append_str(b, "&gt;");
-            break;
-        case '"':
-            ttdm_buf_append_str(b, "&quot;");
-            break;
-        case '\'':
-            ttdm_buf_append_str(b, "&#39;");
-            break;
-        default:
-            ttdm_buf_append(b, s, 1);
-        }
-    }
-}
-
 /* The page a browser lands on after TikTok's login, until the dashboard takes over. */
 static void callback_page(struct ttdm_api_call *c, int status, const char *title,
                           const char *message, const char *detail_line)
@@ -406,18 +381,18 @@ static void callback_page(struct ttdm_api_call *c, int status, const char *title
     ttdm_buf_init(&b, 64 * 1024);
     ttdm_buf_append_str(&b, "<!doctype html>\n<html><head><meta charset=\"utf-8\">"
                             "<meta name=\"viewport\" content=\"width=device-width\"><title>");
-    html_escape(&b, title);
+    ttdm_buf_append_html(&b, title);
     ttdm_buf_append_str(&b, " - ttdm</title><style>body{font-family:system-ui,sans-serif;"
                             "background:#f4f5f7;margin:0;padding:2em}main{max-width:36em;"
                             "margin:auto;background:#fff;border-radius:10px;padding:1.5em 2em}"
                             ".code{color:#666;font-size:.85em}</style></head><body><main><h1>");
-    html_escape(&b, title);
+    ttdm_buf_append_html(&b, title);
     ttdm_buf_append_str(&b, "</h1><p>");
-    html_escape(&b, message);
+    ttdm_buf_append_html(&b, message);
     ttdm_buf_append_str(&b, "</p>");
     if (detail_line && detail_line[0]) {
         ttdm_buf_append_str(&b, "<p class=\"code\">");
-        html_escape(&b, detail_line);
+        ttdm_buf_append_html(&b, detail_line);
         ttdm_buf_append_str(&b, "</p>");
     }
     ttdm_buf_append_str(&b, "<p><a href=\"/\">Back to ttdm</a></p></main></body></html>\n");

@@ -82,6 +82,33 @@ int ttdm_buf_printf(struct ttdm_buf *b, const char *fmt, ...)
     return 0;
 }
 
+int ttdm_buf_append_html(struct ttdm_buf *b, const char *s)
+{
+    int rc = 0;
+    for (; s && *s && rc == 0; s++) {
+        switch (*s) {
+        case '&':
+            rc = ttdm_buf_append_str(b, "&amp;");
+            break;
+        case '<':
+            rc = ttdm_buf_append_str(b, "&lt;");
+            break;
+        case '>':
+            rc = ttdm_buf_append_str(b, "&gt;");
+            break;
+        case '"':
+            rc = ttdm_buf_append_str(b, "&quot;");
+            break;
+        case '\'':
+            rc = ttdm_buf_append_str(b, "&#39;");
+            break;
+        default:
+            rc = ttdm_buf_append(b, s, 1);
+        }
+    }
+    return rc;
+}
+
 char *ttdm_buf_take(struct ttdm_buf *b, size_t *len)
 {
     char *p = b->data;

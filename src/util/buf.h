@@ -29,6 +29,8 @@ void ttdm_buf_reset(struct ttdm_buf *b); /* len = 0, keeps memory */
 int ttdm_buf_append(struct ttdm_buf *b, const void *data, size_t len);
 int ttdm_buf_append_str(struct ttdm_buf *b, const char *s);
 int ttdm_buf_printf(struct ttdm_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Appends s with & < > " ' escaped for HTML text and attribute values; NULL appends nothing. */
+int ttdm_buf_append_html(struct ttdm_buf *b, const char *s);
 /* Hands the bytes to the caller (free with ttdm_free) and resets the buffer. */
 char *ttdm_buf_take(struct ttdm_buf *b, size_t *len);
 /* "" when empty, never NULL. */
