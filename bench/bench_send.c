@@ -139,7 +139,7 @@ static uint64_t run_phase(struct bench *b, uint16_t port, struct reqset *rs, int
 }
 
 /* The done callbacks reach the bench through this pointer: one bench per process. */
-static struct bench *B;
+static struct bench *current;
 
 static void on_customer_created(void *ud, uint64_t seq, int status, const char *body, size_t len,
                                 int64_t start_wall_us, int64_t latency_us)
@@ -152,10 +152,10 @@ static void on_customer_created(void *ud, uint64_t seq, int status, const char *
     j = ttdm_json_parse(body, len, err, sizeof(err));
     if (!j)
         return;
-    ttdm_json_copy_str(j, "customer_id", B->convs[seq].customer_id,
-                       sizeof(B->convs[seq].customer_id));
-    ttdm_json_copy_str(j, "conversation_id", B->convs[seq].tiktok_conversation_id,
-                       sizeof(B->convs[seq].tiktok_conversation_id));
+    ttdm_json_copy_str(j, "customer_id", current->convs[seq].customer_id,
+                       sizeof(current->convs[seq].customer_id));
+    ttdm_json_copy_str(j, "conversation_id", current->convs[seq].tiktok_conversation_id,
+                       sizeof(current->convs[seq].tiktok_conversation_id));
     cJSON_Delete(j);
 }
 
@@ -172,18 +172,18 @@ static void on_customer_wrote(void *ud, uint64_t seq, int status, const char *bo
         cJSON_Delete(j);
     }
     if (delivered == 200)
-        B->phase_ok++;
+        current->phase_ok++;
     else
-        B->phase_bad++;
+        current->phase_bad++;
 }
 
 static void on_sent(void *ud, uint64_t seq, int status, const char *body, size_t len,
                     int64_t start_wall_us, int64_t latency_us)
 {
     (void)ud;
-    if (seq < B->n_sends) {
-        B->status[seq] = status;
-        B->start_wall_us[seq] = start_wall_us;
+    if (seq < current->n_sends) {
+        current->status[seq] = status;
+        current->start_wall_us[seq] = start_wall_us;
     }
 }
 
@@ -207,9 +207,9 @@ static void on_sim_messages(void *ud, uint64_t seq, int status, const char *body
             continue;
         text += strlen(REPLY_PREFIX);
         digits = strspn(text, "0123456789");
-        if (ttdm_parse_i64(text, digits, 0, INT64_MAX, &n) == 0 && (uint64_t)n >= B->seq_base &&
-            (uint64_t)n - B->seq_base < B->n_sends)
-            B->sim_ms[(uint64_t)n - B->seq_base] = ts;
+        if (ttdm_parse_i64(text, digits, 0, INT64_MAX, &n) == 0 &&
+            (uint64_t)n >= current->seq_base && (uint64_t)n - current->seq_base < current->n_sends)
+            current->sim_ms[(uint64_t)n - current->seq_base] = ts;
     }
     cJSON_Delete(j);
 }
@@ -264,6 +264,7 @@ static int setup(struct bench *b, int per_channel)
                 b->channel_ids[c] = id;
     }
     cJSON_Delete(j);
+    ttdm_httpc_free(hc);
     for (int c = 0; c < b->n_channels; c++) {
         if (!b->channel_ids[c]) {
             fprintf(stderr, "bench_send: ttdm has no channel for %s\n", b->business_ids[c]);
@@ -289,7 +290,6 @@ static int setup(struct bench *b, int per_channel)
             return -1;
         }
     }
-    ttdm_httpc_free(hc);
     return 0;
 }
 
@@ -336,8 +336,10 @@ static int map_conversations(struct bench *b)
             snprintf(path, sizeof(path), "/api/v1/conversations?channel_id=%lld&limit=200%s%s",
                      (long long)b->channel_ids[c], cursor[0] ? "&cursor=" : "", cursor);
             j = api_get(hc, b, path);
-            if (!j)
+            if (!j) {
+                ttdm_httpc_free(hc);
                 return -1;
+            }
             cJSON_ArrayForEach(row, cJSON_GetObjectItemCaseSensitive(j, "data"))
             {
                 const char *tid = NULL;
@@ -607,7 +609,7 @@ int main(int argc, char **argv)
     }
     signal(SIGPIPE, SIG_IGN);
     ttdm_httpc_global_init();
-    B = &b;
+    current = &b;
     b.sim_port = (uint16_t)sim_port;
     b.ttdm_port = (uint16_t)ttdm_port;
     b.connections = (int)connections;

@@ -187,7 +187,7 @@ static const char *arg_value(int argc, char **argv, int *i, const char *name)
     return NULL;
 }
 
-static int parse_u64(const char *v, const char *name, int64_t min, int64_t max, int64_t *out)
+static int parse_number(const char *v, const char *name, int64_t min, int64_t max, int64_t *out)
 {
     if (ttdm_parse_i64(v, (size_t)-1, min, max, out)) {
         fprintf(stderr, "loadgen: %s must be a whole number from %lld to %lld\n", name,
@@ -227,23 +227,23 @@ int main(int argc, char **argv)
         const char *val;
         int bad = 0;
         if ((val = arg_value(argc, argv, &i, "--port")))
-            bad = parse_u64(val, "--port", 1, 65535, &port);
+            bad = parse_number(val, "--port", 1, 65535, &port);
         else if ((val = arg_value(argc, argv, &i, "--connections")))
-            bad = parse_u64(val, "--connections", 1, 4096, &connections);
+            bad = parse_number(val, "--connections", 1, 4096, &connections);
         else if ((val = arg_value(argc, argv, &i, "--requests")))
-            bad = parse_u64(val, "--requests", 1, INT64_MAX, &requests);
+            bad = parse_number(val, "--requests", 1, INT64_MAX, &requests);
         else if ((val = arg_value(argc, argv, &i, "--warmup")))
-            bad = parse_u64(val, "--warmup", 0, INT64_MAX, &warmup);
+            bad = parse_number(val, "--warmup", 0, INT64_MAX, &warmup);
         else if ((val = arg_value(argc, argv, &i, "--conversations")))
-            bad = parse_u64(val, "--conversations", 1, 1000000, &conversations);
+            bad = parse_number(val, "--conversations", 1, 1000000, &conversations);
         else if ((val = arg_value(argc, argv, &i, "--seq-base")))
-            bad = parse_u64(val, "--seq-base", 0, INT64_C(1000000000000), &seq_base);
+            bad = parse_number(val, "--seq-base", 0, INT64_C(1000000000000), &seq_base);
         else if ((val = arg_value(argc, argv, &i, "--limit")))
-            bad = parse_u64(val, "--limit", 1, 200, &limit);
+            bad = parse_number(val, "--limit", 1, 200, &limit);
         else if ((val = arg_value(argc, argv, &i, "--duration")))
-            bad = parse_u64(val, "--duration", 1, 86400, &duration);
+            bad = parse_number(val, "--duration", 1, 86400, &duration);
         else if ((val = arg_value(argc, argv, &i, "--rate"))) {
-            bad = parse_u64(val, "--rate", 0, 10000000, &v);
+            bad = parse_number(val, "--rate", 0, 10000000, &v);
             rate = (double)v;
         } else if ((val = arg_value(argc, argv, &i, "--business-ids")))
             ids_file = val;
