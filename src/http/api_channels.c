@@ -27,19 +27,7 @@
 static void reply_err(struct ttdm_api_call *c, enum ttdm_err err, const char *specific,
                       const struct ttdm_err_detail *d)
 {
-    cJSON *extra = cJSON_CreateObject();
-    int tiktok = ttdm_err_tiktok_code(err);
-
-    if (tiktok)
-        cJSON_AddNumberToObject(extra, "tiktok_code", tiktok);
-    if (d && d->region[0])
-        cJSON_AddStringToObject(extra, "region", d->region);
-    if (d && d->has_budget)
-        cJSON_AddItemToObject(extra, "reply_budget", ttdm_render_budget(&d->budget));
-    if (!specific && d && d->message[0])
-        specific = d->message;
-    ttdm_http_resp_error(c->resp, ttdm_err_http_status(err), ttdm_err_code(err),
-                         specific ? specific : ttdm_err_message(err), extra);
+    ttdm_render_error(c->resp, err, specific, d);
 }
 
 static void reply_bad_request(struct ttdm_api_call *c, const char *fmt, ...)

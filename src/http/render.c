@@ -4,7 +4,9 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "app/app.h"
 #include "core/model.h"
+#include "util/httpd.h"
 #include "util/json.h"
 
 static void add_str_or_null(cJSON *o, const char *key, const char *s)
@@ -185,4 +187,22 @@ cJSON *ttdm_render_channel(const struct ttdm_channel *c)
         cJSON_AddNullToObject(o, "connected_at");
     ttdm_json_add_i64(o, "created_at", c->created_at);
     return o;
+}
+
+void ttdm_render_error(struct ttdm_http_response *resp, enum ttdm_err err, const char *specific,
+                       const struct ttdm_err_detail *d)
+{
+    cJSON *extra = cJSON_CreateObject();
+    int tiktok = ttdm_err_tiktok_code(err);
+
+    if (tiktok)
+        cJSON_AddNumberToObject(extra, "tiktok_code", tiktok);
+    if (d && d->region[0])
+        cJSON_AddStringToObject(extra, "region", d->region);
+    if (d && d->has_budget)
+        cJSON_AddItemToObject(extra, "reply_budget", ttdm_render_budget(&d->budget));
+    if (!specific && d && d->message[0])
+        specific = d->message;
+    ttdm_http_resp_error(resp, ttdm_err_http_status(err), ttdm_err_code(err),
+                         specific ? specific : ttdm_err_message(err), extra);
 }

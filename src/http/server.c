@@ -41,27 +41,10 @@ struct route_ctx {
 
 /* ---- error answers ----------------------------------------------------------------- */
 
-static void render_err(struct ttdm_http_response *resp, enum ttdm_err err, const char *specific,
-                       const struct ttdm_err_detail *d)
-{
-    cJSON *extra = cJSON_CreateObject();
-    int tiktok = ttdm_err_tiktok_code(err);
-    if (tiktok)
-        cJSON_AddNumberToObject(extra, "tiktok_code", tiktok);
-    if (d && d->region[0])
-        cJSON_AddStringToObject(extra, "region", d->region);
-    if (d && d->has_budget)
-        cJSON_AddItemToObject(extra, "reply_budget", ttdm_render_budget(&d->budget));
-    if (!specific && d && d->message[0])
-        specific = d->message;
-    ttdm_http_resp_error(resp, ttdm_err_http_status(err), ttdm_err_code(err),
-                         specific ? specific : ttdm_err_message(err), extra);
-}
-
 static void reply_err(struct route_ctx *c, enum ttdm_err err, const char *specific,
                       const struct ttdm_err_detail *d)
 {
-    render_err(c->resp, err, specific, d);
+    ttdm_render_error(c->resp, err, specific, d);
 }
 
 static void reply_bad_request(struct route_ctx *c, const char *fmt, ...)
@@ -214,7 +197,7 @@ static void on_webhook_stored(void *ud, enum ttdm_err rc)
     struct ttdm_http_deferred *d = ud;
     struct ttdm_http_response *resp = ttdm_http_deferred_response(d);
     if (rc)
-        render_err(resp, rc, NULL, NULL);
+        ttdm_render_error(resp, rc, NULL, NULL);
     else
         ttdm_http_resp_bytes(resp, 200, "application/json", "{}", 2);
     ttdm_http_finish(d);
@@ -241,7 +224,7 @@ static void on_webhook(struct route_ctx *c)
     if (pending)
         return;
     if (rc)
-        render_err(c->resp, rc, NULL, &d);
+        ttdm_render_error(c->resp, rc, NULL, &d);
     else
         ttdm_http_resp_bytes(c->resp, 200, "application/json", "{}", 2);
     ttdm_http_finish(deferred);

@@ -320,76 +320,8 @@ static void start_ttdm(struct h_env *env, const char *const *extra)
 
 void h_env_start(struct h_env *env, const char *username, const char *const *extra_args)
 {
-    char data_dir[300], api_base[128], log[300], body[512], bid_opt[200], tok_opt[1100];
-    cJSON *j = NULL;
-    long st;
-
-    static bool registered;
-    if (!registered) {
-        atexit(stop_leftovers);
-        registered = true;
-    }
-    stop_leftovers();
-    memset(env, 0, sizeof(*env));
-    snprintf(env->dir, sizeof(env->dir), "/tmp/ttdm-it-XXXXXX");
-    if (!mkdtemp(env->dir))
-        fail_msg("mkdtemp failed");
-    signal(SIGPIPE, SIG_IGN);
-
-    snprintf(env->sim.log_path, sizeof(env->sim.log_path), "%s/sim.log", env->dir);
-    {
-        const char *argv[] = {TTDM_SIM_BIN, "--port=0", "--webhook_retry_base_ms=100",
-                              /* tokens outlive the 60-hour stories the tests replay */
-                              "--access_token_ttl_s=31536000", NULL};
-        env->sim.pid = spawn(argv, env->sim.log_path, -1);
-        remember(env->sim.pid);
-    }
-    env->sim.port = wait_listening(env->sim.log_path, env->sim.pid, 15000);
-    if (env->sim.port < 0) {
-        dump_log(env->sim.log_path);
-        fail_msg("ttdm-sim did not start");
-    }
-    snprintf(env->sim_url, sizeof(env->sim_url), "http://127.0.0.1:%d", env->sim.port);
-
-    snprintf(body, sizeof(body), "{\"username\":\"%s\",\"display_name\":\"%s shop\"}", username,
-             username);
-    st = h_sim(env, "POST", "/sim/accounts", body, &j);
-    if (st != 200 && st != 201)
-        fail_msg("cannot create the simulator account: HTTP %ld", st);
-    ttdm_strlcpy(env->business_id, h_str(j, "business_id"), sizeof(env->business_id));
-    ttdm_strlcpy(env->access_token, h_str(j, "access_token"), sizeof(env->access_token));
-    cJSON_Delete(j);
-
-    snprintf(data_dir, sizeof(data_dir), "--data_dir=%s/data", env->dir);
-    snprintf(api_base, sizeof(api_base), "--tiktok_api_base=%s/open_api/v1.3", env->sim_url);
-    snprintf(log, sizeof(log), "%s/cli.log", env->dir);
-    {
-        const char *argv[] = {TTDM_BIN, "apikey", "create", "--name", "tests", data_dir, NULL};
-        if (run_capture(argv, log, env->api_key, sizeof(env->api_key)) != 0 ||
-            !ttdm_starts_with(env->api_key, "ttdm_")) {
-            dump_log(log);
-            fail_msg("ttdm apikey create failed");
-        }
-    }
-    {
-        char out[512];
-        const char *argv[] = {TTDM_BIN, "channel", "create", bid_opt,
-                              tok_opt,  data_dir,  api_base, NULL};
-        snprintf(bid_opt, sizeof(bid_opt), "--business-id=%s", env->business_id);
-        snprintf(tok_opt, sizeof(tok_opt), "--access-token=%s", env->access_token);
-        if (run_capture(argv, log, out, sizeof(out)) != 0) {
-            dump_log(log);
-            fail_msg("ttdm channel create failed");
-        }
-        {
-            const char *p = strstr(out, "channel ");
-            int64_t id;
-            if (!p || ttdm_parse_i64(p + 8, strspn(p + 8, "0123456789"), 1, INT64_MAX, &id))
-                fail_msg("unexpected output of channel create: %s", out);
-            env->channel_id = id;
-        }
-    }
-    start_ttdm(env, extra_args);
+    struct h_env_opts opts = {.username = username, .cli_channel = true, .ttdm_args = extra_args};
+    h_env_start_ex(env, &opts);
 }
 
 void h_env_restart_ttdm(struct h_env *env, const char *const *extra_args)
