@@ -59,17 +59,27 @@ enum ttdm_err ttdm_app_ingest_webhook(struct ttdm_app *app, const char *signatur
 /* Completion of an asynchronous ingest: rc as for ttdm_app_ingest_webhook. */
 typedef void (*ttdm_app_ingest_done_fn)(void *ud, enum ttdm_err rc);
 
+/* What became of an asynchronous ingest. */
+enum ttdm_ingest_state {
+    TTDM_INGEST_DONE,    /* finished in the call: answer with its rc */
+    TTDM_INGEST_PENDING, /* queued: done(ud, rc) runs once the commit is durable */
+    TTDM_INGEST_BLOCKS,  /* may_block was false and the event needs a thread: call again
+                            from one (nothing was stored) */
+};
+
 /*
  * The same, without holding the calling thread while the event is committed: when the event
- * only needs a durable write, returns TTDM_OK with *pending set, and done(ud, rc) runs later
- * (on the store's writer thread; it must be quick) once the commit is durable. Otherwise
- * (errors, images to fetch, read receipts) it works synchronously and *pending is false.
- * `body` need not outlive the call.
+ * only needs a durable write to one known channel, returns TTDM_OK with *state PENDING, and
+ * done(ud, rc) runs later (on the store's writer thread; it must be quick) once the commit
+ * is durable. Otherwise (errors, images to fetch, read receipts, an account not seen in the
+ * last second) it works synchronously (DONE) -- or, when `may_block` is false (an event
+ * loop calls), does nothing and answers BLOCKS. `body` need not outlive the call.
  */
 enum ttdm_err ttdm_app_ingest_webhook_async(struct ttdm_app *app, const char *signature_header,
                                             const char *body, size_t body_len,
                                             struct ttdm_err_detail *detail,
-                                            ttdm_app_ingest_done_fn done, void *ud, bool *pending);
+                                            ttdm_app_ingest_done_fn done, void *ud, bool may_block,
+                                            enum ttdm_ingest_state *state);
 
 /* ---- Outbound ------------------------------------------------------------------------- */
 

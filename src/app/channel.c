@@ -57,6 +57,7 @@ enum ttdm_err ttdm_app_channel_create_with_token(struct ttdm_app *app, int64_t w
         ttdm_app_token_seal(app, refresh_token, out->refresh_token, sizeof(out->refresh_token)))
         return TTDM_ERR_INTERNAL;
     rc = ttdm_store_channel_upsert(app->store, out, &out->id, created);
+    ttdm_lcache_clear(&app->routes);
     memset(out->access_token, 0, sizeof(out->access_token));
     memset(out->refresh_token, 0, sizeof(out->refresh_token));
     if (rc)

@@ -11,7 +11,6 @@
 #include "util/str.h"
 
 #define MAX_CHANNELS_PER_ACCOUNT 16
-
 /*
  * Fetches an inbound image before the message is stored, so an acknowledged image is never
  * lost. A transient failure asks TikTok to deliver again (503); a definite one stores the
@@ -58,14 +57,14 @@ static enum ttdm_err fetch_image(struct ttdm_app *app, const struct ttdm_channel
 }
 
 /* The store's view of a message event for one channel; strings borrow from `ev`. */
-static void build_inbound(const struct ttdm_channel *ch, const struct ttdm_webhook_event *ev,
+static void build_inbound(int64_t channel_id, const struct ttdm_webhook_event *ev,
                           struct ttdm_inbound *in)
 {
     bool from_customer = ev->kind == TTDM_WEBHOOK_RECEIVE_MSG;
     bool our_api_echo = !from_customer && strcmp(ev->source, "API") == 0;
 
     memset(in, 0, sizeof(*in));
-    in->channel_id = ch->id;
+    in->channel_id = channel_id;
     ttdm_strlcpy(in->tiktok_conversation_id, ev->conversation_id,
                  sizeof(in->tiktok_conversation_id));
     ttdm_strlcpy(in->tiktok_message_id, ev->message_id, sizeof(in->tiktok_message_id));
@@ -113,7 +112,7 @@ static enum ttdm_err ingest_message(struct ttdm_app *app, const struct ttdm_chan
     int64_t size = 0;
     enum ttdm_err rc;
 
-    build_inbound(ch, ev, &in);
+    build_inbound(ch->id, ev, &in);
     if (needs_fetch(ev, &in)) {
         rc = fetch_image(app, ch, ev, path, sizeof(path), mime, sizeof(mime), &size, detail);
         if (rc)
@@ -154,17 +153,43 @@ static void on_stored(void *ud, enum ttdm_err rc, const struct ttdm_inbound_resu
     ttdm_free(p);
 }
 
+/* Queues the event's durable write; the answer waits for the commit. */
+static enum ttdm_err queue_stored(struct ttdm_app *app, struct pending_ingest *p,
+                                  int64_t channel_id, int64_t workspace_id,
+                                  ttdm_app_ingest_done_fn done, void *ud)
+{
+    p->done = done;
+    p->ud = ud;
+    p->app = app;
+    p->workspace_id = workspace_id;
+    build_inbound(channel_id, &p->ev, &p->in);
+    return ttdm_store_record_inbound_async(app->store, &p->in, on_stored, p);
+}
+
+/* A message that needs nothing but a durable write (no image to fetch, not a receipt). */
+static bool write_only(const struct ttdm_webhook_event *ev)
+{
+    struct ttdm_inbound in;
+    if (ev->kind == TTDM_WEBHOOK_MARK_READ)
+        return false;
+    build_inbound(0, ev, &in);
+    return !needs_fetch(ev, &in);
+}
+
 enum ttdm_err ttdm_app_ingest_webhook_async(struct ttdm_app *app, const char *signature_header,
                                             const char *body, size_t body_len,
                                             struct ttdm_err_detail *detail,
-                                            ttdm_app_ingest_done_fn done, void *ud, bool *pending)
+                                            ttdm_app_ingest_done_fn done, void *ud, bool may_block,
+                                            enum ttdm_ingest_state *state)
 {
     struct pending_ingest *p = ttdm_calloc(1, sizeof(*p));
     struct ttdm_channel channels[MAX_CHANNELS_PER_ACCOUNT];
     size_t n = 0;
+    int64_t channel_id, workspace_id, checked_ms;
+    uint64_t gen;
     enum ttdm_err rc;
 
-    *pending = false;
+    *state = TTDM_INGEST_DONE;
     memset(detail, 0, sizeof(*detail));
     rc = ttdm_webhook_verify(signature_header, body, body_len, app->cfg.tiktok_app_secret,
                              strlen(app->cfg.tiktok_app_secret), ttdm_clock_now_ms() / 1000,
@@ -186,6 +211,27 @@ enum ttdm_err ttdm_app_ingest_webhook_async(struct ttdm_app *app, const char *si
         LOG_DEBUG("inbound", "ignoring event %s", p->ev.event);
         goto done;
     }
+    /*
+     * The hot path -- one known channel, a message that needs nothing but a durable write --
+     * is queued to the store and answered when its group commit is on disk, without holding
+     * a thread and without reading the database. Read receipts, images, accounts connected
+     * in several workspaces and accounts not seen lately take the blocking path.
+     */
+    if (done && write_only(&p->ev) &&
+        ttdm_lcache_get(&app->routes, p->ev.business_id, &channel_id, &workspace_id)) {
+        rc = queue_stored(app, p, channel_id, workspace_id, done, ud);
+        if (rc == TTDM_OK) {
+            *state = TTDM_INGEST_PENDING;
+            return TTDM_OK;
+        }
+        goto done;
+    }
+    if (!may_block) {
+        *state = TTDM_INGEST_BLOCKS;
+        goto done;
+    }
+    gen = ttdm_lcache_gen(&app->routes);
+    checked_ms = ttdm_clock_mono_ms();
     rc = ttdm_store_channels_by_business(app->store, p->ev.business_id, channels,
                                          MAX_CHANNELS_PER_ACCOUNT, &n);
     if (rc)
@@ -195,26 +241,16 @@ enum ttdm_err ttdm_app_ingest_webhook_async(struct ttdm_app *app, const char *si
         LOG_INFO("inbound", "event %s for an account that is not connected; ignored", p->ev.event);
         goto done;
     }
-    /*
-     * The hot path -- one channel, a message that needs nothing but a durable write -- is
-     * queued to the store and answered when its group commit is on disk, without holding a
-     * thread. Read receipts, images and accounts connected in several workspaces take the
-     * simple blocking path.
-     */
-    if (done && n == 1 && p->ev.kind != TTDM_WEBHOOK_MARK_READ) {
-        build_inbound(&channels[0], &p->ev, &p->in);
-        if (!needs_fetch(&p->ev, &p->in)) {
-            p->done = done;
-            p->ud = ud;
-            p->app = app;
-            p->workspace_id = channels[0].workspace_id;
-            rc = ttdm_store_record_inbound_async(app->store, &p->in, on_stored, p);
-            if (rc == TTDM_OK) {
-                *pending = true;
-                return TTDM_OK;
-            }
-            goto done;
+    if (n == 1) /* the hot path's answer from now on, for a while */
+        ttdm_lcache_put(&app->routes, gen, checked_ms, channels[0].business_id, channels[0].id,
+                        channels[0].workspace_id);
+    if (done && n == 1 && write_only(&p->ev)) {
+        rc = queue_stored(app, p, channels[0].id, channels[0].workspace_id, done, ud);
+        if (rc == TTDM_OK) {
+            *state = TTDM_INGEST_PENDING;
+            return TTDM_OK;
         }
+        goto done;
     }
     for (size_t i = 0; i < n && rc == TTDM_OK; i++) {
         if (p->ev.kind == TTDM_WEBHOOK_MARK_READ) {
@@ -237,7 +273,7 @@ enum ttdm_err ttdm_app_ingest_webhook(struct ttdm_app *app, const char *signatur
                                       const char *body, size_t body_len,
                                       struct ttdm_err_detail *detail)
 {
-    bool pending;
+    enum ttdm_ingest_state state;
     return ttdm_app_ingest_webhook_async(app, signature_header, body, body_len, detail, NULL, NULL,
-                                         &pending);
+                                         true, &state);
 }

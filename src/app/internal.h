@@ -7,9 +7,19 @@
 
 #include "app/app.h"
 #include "app/secrets.h"
+#include "util/lcache.h"
 
 struct ttdm_tiktok_client;
 struct ttdm_events;
+
+/*
+ * How long the hot-path caches trust an answer: a change made by another process (`ttdm
+ * channel create` adding an account to a second workspace) shows within this time.
+ */
+#define TTDM_ROUTES_SLOTS 1024
+#define TTDM_ROUTES_TTL_MS 1000
+#define TTDM_APIKEYS_SLOTS 256
+#define TTDM_APIKEYS_TTL_MS 5000
 
 struct ttdm_app {
     struct ttdm_config cfg;
@@ -40,6 +50,13 @@ struct ttdm_app {
     bool refresher_stopping;
     bool refresher_running;
     pthread_t refresher_thread;
+
+    /* Which channel a business id's webhooks go to (inbound.c), so the hot path of a
+     * webhook needs no database read. */
+    struct ttdm_lcache routes; /* business id -> (channel id, workspace id); cleared when
+                                  a channel is created or connected */
+    /* Whose an API key is (users.c): sha256 -> (workspace id, role). */
+    struct ttdm_lcache apikeys;
 
     /* Outbox workers. */
     pthread_mutex_t outbox_lock;

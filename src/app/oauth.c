@@ -343,6 +343,7 @@ enum ttdm_err ttdm_app_oauth_callback(struct ttdm_app *app, const struct ttdm_oa
     }
     rc = ttdm_store_channel_connect(app->store, &ch, st.channel_id, &ch.id, &created, other,
                                     sizeof(other));
+    ttdm_lcache_clear(&app->routes);
     if (rc == TTDM_ERR_ACCOUNT_MISMATCH) {
         /* The channel changed accounts between our read and the write: same answer. */
         ttdm_strlcpy(target.username, other, sizeof(target.username));

@@ -100,7 +100,79 @@ static void fail(struct ttdm_app *app, const struct ttdm_outbox_item *it, enum t
     publish(app, it);
 }
 
-static void process(struct ttdm_app *app, struct ttdm_outbox_item *it)
+/*
+ * A worker's claimed batch: TikTok's acceptances are recorded without waiting for each
+ * commit, and the worker waits once, for all of them, before claiming again. A crash in
+ * between re-sends after the lease, as it would with one commit per message.
+ */
+struct sent_slot {
+    struct sent_batch *batch;
+    bool queued; /* mark_sent submitted */
+    enum ttdm_err rc;
+};
+
+struct sent_batch {
+    pthread_mutex_t mu;
+    pthread_cond_t cond;
+    size_t pending;
+};
+
+static void on_marked_sent(void *ud, enum ttdm_err rc)
+{
+    struct sent_slot *slot = ud;
+    struct sent_batch *b = slot->batch;
+
+    pthread_mutex_lock(&b->mu);
+    slot->rc = rc;
+    if (--b->pending == 0)
+        pthread_cond_signal(&b->cond);
+    pthread_mutex_unlock(&b->mu);
+}
+
+static void mark_sent(struct ttdm_app *app, const struct ttdm_outbox_item *it,
+                      const char *message_id, struct sent_slot *slot)
+{
+    struct sent_batch *b = slot->batch;
+    enum ttdm_err rc;
+
+    pthread_mutex_lock(&b->mu);
+    b->pending++;
+    pthread_mutex_unlock(&b->mu);
+    slot->queued = true;
+    rc = ttdm_store_mark_sent_async(app->store, it->msg.id, message_id, ttdm_clock_now_ms(),
+                                    on_marked_sent, slot);
+    if (rc) {
+        pthread_mutex_lock(&b->mu);
+        b->pending--;
+        pthread_mutex_unlock(&b->mu);
+        slot->rc = rc;
+    }
+}
+
+/* Waits for the batch's mark_sent commits, then tells live subscribers. */
+static void finish_batch(struct ttdm_app *app, struct sent_batch *b,
+                         const struct ttdm_outbox_item *items, struct sent_slot *slots, size_t n)
+{
+    pthread_mutex_lock(&b->mu);
+    while (b->pending > 0)
+        pthread_cond_wait(&b->cond, &b->mu);
+    pthread_mutex_unlock(&b->mu);
+    for (size_t i = 0; i < n; i++) {
+        if (!slots[i].queued)
+            continue;
+        if (slots[i].rc) {
+            /* Still leased: sent again once the lease ends, and TikTok's echo merges. */
+            LOG_WARN("outbox",
+                     "message=%lld sent but not recorded (%s); it is retried after "
+                     "its lease",
+                     (long long)items[i].msg.id, ttdm_err_code(slots[i].rc));
+            continue;
+        }
+        publish(app, &items[i]);
+    }
+}
+
+static void process(struct ttdm_app *app, struct ttdm_outbox_item *it, struct sent_slot *slot)
 {
     struct ttdm_tiktok_result res;
     char message_id[TTDM_ID_MAX] = "";
@@ -126,8 +198,7 @@ static void process(struct ttdm_app *app, struct ttdm_outbox_item *it)
         }
     }
     if (rc == TTDM_OK) {
-        ttdm_store_mark_sent(app->store, it->msg.id, message_id, ttdm_clock_now_ms());
-        publish(app, it);
+        mark_sent(app, it, message_id, slot);
         LOG_DEBUG("outbox", "message=%lld sent as %s", (long long)it->msg.id, message_id);
         return;
     }
@@ -161,6 +232,12 @@ static void *outbox_main(void *arg)
     struct ttdm_app *app = arg;
     size_t batch = (size_t)app->cfg.outbox_batch;
     struct ttdm_outbox_item *items = ttdm_calloc(batch, sizeof(*items));
+    struct sent_slot *slots = ttdm_calloc(batch, sizeof(*slots));
+    struct sent_batch sent;
+
+    pthread_mutex_init(&sent.mu, NULL);
+    pthread_cond_init(&sent.cond, NULL);
+    sent.pending = 0;
 
     for (;;) {
         size_t n = 0;
@@ -184,12 +261,18 @@ static void *outbox_main(void *arg)
         if (ttdm_store_claim_outbox(app->store, ttdm_clock_now_ms(), app->cfg.outbox_lease_ms,
                                     items, batch, &n))
             continue;
-        for (size_t i = 0; i < n; i++)
-            process(app, &items[i]);
+        for (size_t i = 0; i < n; i++) {
+            slots[i] = (struct sent_slot){.batch = &sent};
+            process(app, &items[i], &slots[i]);
+        }
+        finish_batch(app, &sent, items, slots, n);
         ttdm_outbox_items_cleanup(items, n);
         if (n == batch)
             ttdm_app_outbox_kick(app); /* there may be more waiting */
     }
+    pthread_cond_destroy(&sent.cond);
+    pthread_mutex_destroy(&sent.mu);
+    ttdm_free(slots);
     ttdm_free(items);
     return NULL;
 }

@@ -348,7 +348,20 @@ enum ttdm_err ttdm_app_apikey_principal(struct ttdm_app *app, const char *key,
     if (len < sizeof(APIKEY_PREFIX) || len > 128)
         return TTDM_ERR_UNAUTHORIZED;
     ttdm_sha256_hex(key, len, hash);
-    return ttdm_store_apikey_lookup(app->store, hash, &out->workspace_id, &out->role);
+    /* Every API call asks this: a key seen lately is answered from memory (keys are never
+     * changed in place, only created). */
+    int64_t workspace_id, role;
+    if (ttdm_lcache_get(&app->apikeys, hash, &workspace_id, &role)) {
+        out->workspace_id = workspace_id;
+        out->role = (enum ttdm_role)role;
+        return TTDM_OK;
+    }
+    uint64_t gen = ttdm_lcache_gen(&app->apikeys);
+    int64_t read_ms = ttdm_clock_mono_ms();
+    enum ttdm_err rc = ttdm_store_apikey_lookup(app->store, hash, &out->workspace_id, &out->role);
+    if (rc == TTDM_OK)
+        ttdm_lcache_put(&app->apikeys, gen, read_ms, hash, out->workspace_id, (int64_t)out->role);
+    return rc;
 }
 
 enum ttdm_err ttdm_app_apikey_create_role(struct ttdm_app *app, int64_t workspace_id,

@@ -208,7 +208,7 @@ static void on_webhook(struct route_ctx *c)
     struct ttdm_err_detail d;
     const struct ttdm_config *cfg = ttdm_app_config(c->srv->app);
     struct ttdm_http_deferred *deferred;
-    bool pending = false;
+    enum ttdm_ingest_state state;
     enum ttdm_err rc;
 
     if ((int64_t)c->req->body_len > cfg->max_webhook_bytes) {
@@ -220,9 +220,13 @@ static void on_webhook(struct route_ctx *c)
     deferred = ttdm_http_defer(c->resp);
     rc = ttdm_app_ingest_webhook_async(c->srv->app, ttdm_http_header(c->req, "TikTok-Signature"),
                                        c->req->body, c->req->body_len, &d, on_webhook_stored,
-                                       deferred, &pending);
-    if (pending)
+                                       deferred, !c->req->on_event_thread, &state);
+    if (state == TTDM_INGEST_PENDING)
         return;
+    if (state == TTDM_INGEST_BLOCKS) {
+        ttdm_http_to_worker(c->resp);
+        return;
+    }
     if (rc)
         ttdm_render_error(c->resp, rc, NULL, &d);
     else
@@ -735,10 +739,16 @@ static void on_request(void *ud, const struct ttdm_http_request *req,
     not_found(&c);
 }
 
-/* Cheap routes are answered on the event thread; everything touching storage is not. */
+/*
+ * Cheap routes are answered on the event thread, and so are TikTok's webhooks: their hot
+ * path (verify, parse, queue the write) never blocks, and the rest goes to a worker
+ * (ttdm_http_to_worker). Everything else touching storage runs on the workers.
+ */
 static bool on_is_inline(void *ud, const char *method, const char *path)
 {
-    return strcmp(path, "/healthz") == 0;
+    (void)ud;
+    return strcmp(path, "/healthz") == 0 ||
+           (strcmp(method, "POST") == 0 && strcmp(path, "/webhooks/tiktok") == 0);
 }
 
 struct ttdm_server *ttdm_server_start(struct ttdm_app *app)

@@ -2995,6 +2995,40 @@ enum ttdm_err ttdm_store_mark_sent(struct ttdm_store *s, int64_t message_id,
     return ttdm_group_commit_run(s->gc, tx_mark_sent, &a);
 }
 
+struct sent_async {
+    struct sent_args a; /* first: the operation's argument is both &x->a and x */
+    char tiktok_id[TTDM_ID_MAX];
+    ttdm_store_done_fn done;
+    void *ud;
+};
+
+static void on_sent_committed(void *arg, enum ttdm_err rc)
+{
+    struct sent_async *x = arg;
+
+    x->done(x->ud, rc);
+    ttdm_free(x);
+}
+
+enum ttdm_err ttdm_store_mark_sent_async(struct ttdm_store *s, int64_t message_id,
+                                         const char *tiktok_message_id, int64_t now_ms,
+                                         ttdm_store_done_fn done, void *ud)
+{
+    struct sent_async *x = ttdm_calloc(1, sizeof(*x));
+    enum ttdm_err rc;
+
+    ttdm_strlcpy(x->tiktok_id, nz(tiktok_message_id), sizeof(x->tiktok_id));
+    x->a.id = message_id;
+    x->a.tiktok_id = x->tiktok_id;
+    x->a.now = now_ms;
+    x->done = done;
+    x->ud = ud;
+    rc = ttdm_group_commit_submit(s->gc, tx_mark_sent, &x->a, on_sent_committed);
+    if (rc)
+        ttdm_free(x);
+    return rc;
+}
+
 struct failed_args {
     int64_t id;
     enum ttdm_err err;
@@ -3265,26 +3299,38 @@ enum ttdm_err ttdm_store_schedule_retry(struct ttdm_store *s, int64_t message_id
 /* ---- Reads for the API -------------------------------------------------------------------- */
 
 /*
- * ?1 is the day the view is read on, ?2 the workspace, ?7 the channel (0: every channel of
- * the workspace). R4's state for that day: whether the conversation is counted, and the
- * channel's count, computed once per query through the (channel, day) key rather than once
- * per listed conversation.
+ * A conversation as the inbox shows it. ?1 is the day the view is read on. CONV_VIEW_HEAD and
+ * CONV_VIEW_TAIL surround the channel's count of conversations for R4 on that day.
  */
-#define CONV_VIEW_SELECT                                                                           \
-    "WITH dc(channel_id, n) AS MATERIALIZED (SELECT d.channel_id, COUNT(*) FROM channels k"        \
-    "  JOIN daily_conversations d ON d.channel_id = k.id AND d.day = ?1"                           \
-    "  WHERE k.workspace_id = ?2 AND (?7 = 0 OR k.id = ?7) GROUP BY d.channel_id) "                \
+#define CONV_VIEW_HEAD                                                                             \
     "SELECT c.id, c.workspace_id, c.channel_id, c.tiktok_conversation_id,"                         \
     " IFNULL(c.customer_id, 0), IFNULL(cu.tiktok_user_id, ''), IFNULL(cu.username, ''),"           \
     " IFNULL(cu.region, ''), ch.business_id, ch.region, ch.origin, ch.status, ch.daily_limit,"     \
     " c.latest_customer_msg_at, c.replies_used, c.last_activity_at, c.last_preview,"               \
     " c.unread_count, c.created_at,"                                                               \
     " EXISTS (SELECT 1 FROM daily_conversations d WHERE d.channel_id = c.channel_id"               \
-    "  AND d.day = ?1 AND d.conversation_id = c.id),"                                              \
-    " IFNULL(dc.n, 0), ch.username, ch.display_name, ch.badge_sha256"                              \
+    "  AND d.day = ?1 AND d.conversation_id = c.id),"
+#define CONV_VIEW_TAIL                                                                             \
+    " ch.username, ch.display_name, ch.badge_sha256"                                               \
     " FROM conversations c JOIN channels ch ON ch.id = c.channel_id"                               \
-    " LEFT JOIN customers cu ON cu.id = c.customer_id"                                             \
-    " LEFT JOIN dc ON dc.channel_id = c.channel_id "
+    " LEFT JOIN customers cu ON cu.id = c.customer_id"
+
+/*
+ * Lists: ?2 is the workspace, ?7 the channel (0: every channel of the workspace). The
+ * channel's count is computed once per query through the (channel, day) key rather than once
+ * per listed conversation.
+ */
+#define CONV_VIEW_SELECT                                                                           \
+    "WITH dc(channel_id, n) AS MATERIALIZED (SELECT d.channel_id, COUNT(*) FROM channels k"        \
+    "  JOIN daily_conversations d ON d.channel_id = k.id AND d.day = ?1"                           \
+    "  WHERE k.workspace_id = ?2 AND (?7 = 0 OR k.id = ?7) GROUP BY d.channel_id) " CONV_VIEW_HEAD \
+    " IFNULL(dc.n, 0)," CONV_VIEW_TAIL " LEFT JOIN dc ON dc.channel_id = c.channel_id "
+
+/* One conversation: only its own channel is counted (a send reads this first). */
+#define CONV_VIEW_SELECT_ONE                                                                       \
+    CONV_VIEW_HEAD                                                                                 \
+    " (SELECT COUNT(*) FROM daily_conversations d WHERE d.channel_id = c.channel_id"               \
+    "  AND d.day = ?1)," CONV_VIEW_TAIL " "
 
 static void conv_view_read(sqlite3_stmt *st, const struct ttdm_policy_rules *rules, int64_t now,
                            struct ttdm_conversation_view *v, struct ttdm_reply_budget *budget)
@@ -3331,13 +3377,12 @@ enum ttdm_err ttdm_store_conversation_get(struct ttdm_store *s, int64_t workspac
     rc = reader_get(s, &c);
     if (rc)
         goto done;
-    rc = ttdm_sql_prepare(c, CONV_VIEW_SELECT "WHERE c.workspace_id = ?2 AND c.id = ?3", &st);
+    rc = ttdm_sql_prepare(c, CONV_VIEW_SELECT_ONE "WHERE c.workspace_id = ?2 AND c.id = ?3", &st);
     if (rc)
         goto done;
     ttdm_sql_bind_i64(c, st, 1, ttdm_policy_day(&s->rules, now_ms));
     ttdm_sql_bind_i64(c, st, 2, workspace_id);
     ttdm_sql_bind_i64(c, st, 3, id);
-    ttdm_sql_bind_i64(c, st, 7, 0);
     rc = ttdm_sql_step(c, st, &row);
     if (rc)
         goto done;

@@ -379,6 +379,15 @@ void ttdm_outbox_items_cleanup(struct ttdm_outbox_item *items, size_t n);
 /* TikTok accepted: status sent, TikTok id recorded, out of the outbox; merges an early echo. */
 enum ttdm_err ttdm_store_mark_sent(struct ttdm_store *s, int64_t message_id,
                                    const char *tiktok_message_id, int64_t now_ms);
+/*
+ * The same, queued to the writer without waiting: `done` runs exactly once on the writer
+ * thread after the commit (quick, no store calls), unless an error is returned here. The
+ * TikTok id is copied.
+ */
+typedef void (*ttdm_store_done_fn)(void *ud, enum ttdm_err rc);
+enum ttdm_err ttdm_store_mark_sent_async(struct ttdm_store *s, int64_t message_id,
+                                         const char *tiktok_message_id, int64_t now_ms,
+                                         ttdm_store_done_fn done, void *ud);
 
 /*
  * Final failure: status failed with the reason, out of the outbox. `give_back` (a definite

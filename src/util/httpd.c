@@ -29,6 +29,7 @@ struct req_ctx {
     bool too_big;
     bool suspended; /* counted in ttdm_httpd.suspended */
     bool deferred;  /* the handler called ttdm_http_defer */
+    bool to_worker; /* an inline handler asked for a worker */
     /* With a deferred answer, both the worker's return and ttdm_http_finish must happen
      * before the connection is resumed (either may come first); the last one resumes. */
     atomic_int pending;
@@ -63,6 +64,9 @@ struct ttdm_httpd {
     bool stopping;
     /* Suspended connections not yet taken back by the event loop; must be 0 before stop. */
     atomic_int suspended;
+    /* Set when stopping starts: requests that still arrive on open connections are
+     * answered 503 on the event thread, so no new one is suspended. */
+    atomic_bool closing;
     pthread_t *workers;
     unsigned n_workers;
     struct ttdm_http_stream *streams; /* live streams, under lock */
@@ -387,6 +391,14 @@ struct ttdm_http_deferred *ttdm_http_defer(struct ttdm_http_response *resp)
     return (struct ttdm_http_deferred *)(void *)ctx;
 }
 
+void ttdm_http_to_worker(struct ttdm_http_response *resp)
+{
+    struct req_ctx *ctx = (struct req_ctx *)(void *)resp;
+    ctx->to_worker = true;
+    ctx->deferred = false;
+    atomic_store(&ctx->pending, 0);
+}
+
 struct ttdm_http_response *ttdm_http_deferred_response(struct ttdm_http_deferred *d)
 {
     return &((struct req_ctx *)(void *)d)->resp;
@@ -399,6 +411,18 @@ void ttdm_http_finish(struct ttdm_http_deferred *d)
     ctx->state = REQ_DONE;
     if (atomic_fetch_sub(&ctx->pending, 1) == 1)
         MHD_resume_connection(conn);
+}
+
+/* Answers 503 on the event thread: the server is stopping and takes no new work. */
+static enum MHD_Result refuse_closing(struct ttdm_httpd *h, struct MHD_Connection *conn,
+                                      struct req_ctx *ctx)
+{
+    resp_cleanup(&ctx->resp);
+    resp_init(&ctx->resp);
+    ttdm_http_resp_error(&ctx->resp, 503, "shutting_down",
+                         "The server is shutting down. Send the request again in a moment.", NULL);
+    ctx->state = REQ_DONE;
+    return queue_response(h, conn, ctx);
 }
 
 static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const char *url,
@@ -445,18 +469,41 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
             ctx->state = REQ_DONE;
             return queue_response(h, conn, ctx);
         }
+        if (atomic_load(&h->closing))
+            return refuse_closing(h, conn, ctx);
         ctx->req.body = ttdm_buf_str(&ctx->body);
         ctx->req.body_len = ctx->body.len;
-        if (h->is_inline && h->is_inline(h->ud, method, url)) {
-            h->handler(h->ud, &ctx->req, &ctx->resp);
-            ctx->state = REQ_DONE;
-            return queue_response(h, conn, ctx);
-        }
         ctx->state = REQ_QUEUED;
+        if (h->is_inline && h->is_inline(h->ud, method, url)) {
+            ctx->req.on_event_thread = true;
+            h->handler(h->ud, &ctx->req, &ctx->resp);
+            ctx->req.on_event_thread = false;
+            if (ctx->deferred) {
+                /* ttdm_http_finish may already have run on another thread: whichever of
+                 * it and this comes last resumes. */
+                ctx->suspended = true;
+                atomic_fetch_add(&h->suspended, 1);
+                MHD_suspend_connection(conn);
+                if (atomic_fetch_sub(&ctx->pending, 1) == 1)
+                    MHD_resume_connection(conn);
+                return MHD_YES;
+            }
+            if (!ctx->to_worker) {
+                ctx->state = REQ_DONE;
+                return queue_response(h, conn, ctx);
+            }
+            ctx->to_worker = false;
+            resp_cleanup(&ctx->resp);
+            resp_init(&ctx->resp);
+        }
+        pthread_mutex_lock(&h->lock);
+        if (h->stopping) { /* the workers are gone or going */
+            pthread_mutex_unlock(&h->lock);
+            return refuse_closing(h, conn, ctx);
+        }
         ctx->suspended = true;
         atomic_fetch_add(&h->suspended, 1);
         MHD_suspend_connection(conn);
-        pthread_mutex_lock(&h->lock);
         ctx->next = NULL;
         if (h->tail)
             h->tail->next = ctx;
@@ -564,6 +611,7 @@ void ttdm_httpd_stop(struct ttdm_httpd *h)
 {
     if (!h)
         return;
+    atomic_store(&h->closing, true);
     if (h->daemon)
         MHD_quiesce_daemon(h->daemon);
     /* Workers drain the queue before they exit, so every suspended request is resumed. */

@@ -24,7 +24,8 @@ struct ttdm_http_request {
     const char *path;   /* URL path, without the query string */
     const char *body;   /* NUL-terminated copy of the body ("" when none) */
     size_t body_len;
-    int64_t received_ms; /* monotonic ms when the headers arrived */
+    int64_t received_ms;  /* monotonic ms when the headers arrived */
+    bool on_event_thread; /* an inline route's handler runs on the event loop: no blocking */
     struct MHD_Connection *conn;
 };
 
@@ -40,7 +41,8 @@ struct ttdm_http_response {
     char *header_values[TTDM_HTTP_MAX_RESP_HEADERS]; /* owned copies */
 };
 
-/* Fills `resp` for `req`. Called on a worker thread unless the route is inline. */
+/* Fills `resp` for `req`. Called on a worker thread unless the route is inline (then
+ * req->on_event_thread is true). */
 typedef void (*ttdm_http_handler_fn)(void *ud, const struct ttdm_http_request *req,
                                      struct ttdm_http_response *resp);
 /* Optional: true when (method, path) may be answered on the event thread. */
@@ -76,14 +78,19 @@ const char *ttdm_http_query(const struct ttdm_http_request *req, const char *nam
 const char *ttdm_http_cookie(const struct ttdm_http_request *req, const char *name);
 
 /*
- * Deferred answers: a handler running on a worker may call ttdm_http_defer() and return
- * at once; the connection stays suspended until ttdm_http_finish() is called, from any
- * thread, after the response was filled. Exactly one finish per defer. Not for inline
- * routes. The handle stays valid until finish.
+ * Deferred answers: a handler may call ttdm_http_defer() and return at once; the
+ * connection stays suspended until ttdm_http_finish() is called, from any thread, after the
+ * response was filled. Exactly one finish per defer. The handle stays valid until finish.
  */
 struct ttdm_http_deferred;
 struct ttdm_http_deferred *ttdm_http_defer(struct ttdm_http_response *resp);
 void ttdm_http_finish(struct ttdm_http_deferred *d);
+/*
+ * An inline handler that finds it would have to block calls this instead of answering
+ * (and instead of finishing a defer it made): the request is handed to a worker, which
+ * calls the handler again from the start with on_event_thread false.
+ */
+void ttdm_http_to_worker(struct ttdm_http_response *resp);
 /* The response a deferred handle fills. */
 struct ttdm_http_response *ttdm_http_deferred_response(struct ttdm_http_deferred *d);
 

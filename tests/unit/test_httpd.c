@@ -1,4 +1,5 @@
-/* test_httpd.c -- the HTTP glue: limits, deferred answers, streams woken from other threads. */
+/* test_httpd.c -- the HTTP glue: limits, deferred answers, inline routes, streams woken from
+ * other threads. */
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -87,9 +88,44 @@ static void on_endless_gone(void *ud)
     endless_freed++;
 }
 
+/* Inline routes: "/inline/..." run on the event thread. */
+static bool is_inline(void *ud, const char *method, const char *path)
+{
+    (void)ud;
+    (void)method;
+    return strncmp(path, "/inline/", 8) == 0;
+}
+
 static void on_request(void *ud, const struct ttdm_http_request *req,
                        struct ttdm_http_response *resp)
 {
+    if (strcmp(req->path, "/inline/deferred") == 0) {
+        /* Deferred on the event thread, finished by another one. */
+        pthread_t t;
+        struct ttdm_http_deferred *d = ttdm_http_defer(resp);
+        assert_true(req->on_event_thread);
+        pthread_create(&t, NULL, finish_later, d);
+        pthread_detach(t);
+        return;
+    }
+    if (strcmp(req->path, "/inline/finished") == 0) {
+        /* Deferred and finished before the handler returns (a commit that was quick). */
+        struct ttdm_http_deferred *d = ttdm_http_defer(resp);
+        ttdm_http_resp_bytes(ttdm_http_deferred_response(d), 202, "text/plain", "quick", 5);
+        ttdm_http_finish(d);
+        return;
+    }
+    if (strcmp(req->path, "/inline/blocks") == 0) {
+        /* Needs a thread: the first call hands it over, the worker answers. */
+        if (req->on_event_thread) {
+            ttdm_http_defer(resp);
+            ttdm_http_resp_bytes(resp, 500, "text/plain", "not here", 8);
+            ttdm_http_to_worker(resp);
+            return;
+        }
+        ttdm_http_resp_bytes(resp, 200, "text/plain", "worker", 6);
+        return;
+    }
     if (strcmp(req->path, "/deferred") == 0) {
         pthread_t t;
         struct ttdm_http_deferred *d = ttdm_http_defer(resp);
@@ -119,7 +155,7 @@ static struct ttdm_httpd *start(void)
     ttdm_httpd_config_default(&cfg);
     cfg.max_body = 1024;
     cfg.workers = 2;
-    h = ttdm_httpd_start(&cfg, on_request, NULL, NULL);
+    h = ttdm_httpd_start(&cfg, on_request, is_inline, NULL);
     assert_non_null(h);
     return h;
 }
@@ -168,6 +204,22 @@ static void test_deferred_answer(void **state)
     char out[256];
     assert_int_equal(get(h, "GET", "/deferred", NULL, 0, out, sizeof(out)), 201);
     assert_string_equal(out, "later");
+    ttdm_httpd_stop(h);
+    (void)state;
+}
+
+static void test_inline_routes(void **state)
+{
+    struct ttdm_httpd *h = start();
+    char out[256];
+    for (int i = 0; i < 20; i++) {
+        assert_int_equal(get(h, "POST", "/inline/deferred", "x", 1, out, sizeof(out)), 201);
+        assert_string_equal(out, "later");
+        assert_int_equal(get(h, "POST", "/inline/finished", "x", 1, out, sizeof(out)), 202);
+        assert_string_equal(out, "quick");
+        assert_int_equal(get(h, "POST", "/inline/blocks", "x", 1, out, sizeof(out)), 200);
+        assert_string_equal(out, "worker");
+    }
     ttdm_httpd_stop(h);
     (void)state;
 }
@@ -221,6 +273,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_body_limit_and_echo),
         cmocka_unit_test(test_deferred_answer),
+        cmocka_unit_test(test_inline_routes),
         cmocka_unit_test(test_stream_woken_from_another_thread),
         cmocka_unit_test(test_stop_ends_parked_streams),
     };
