@@ -224,10 +224,14 @@ static enum ttdm_err send_checked(struct ttdm_app *app, const struct ttdm_send_i
                                    &type);
     if (rc)
         return rc;
-    rc = ttdm_store_conversation_get(app->store, in->workspace_id, in->conversation_id, now, &conv,
-                                     &before);
-    if (rc)
-        return rc;
+    /* R1-R4 and R8 are decided in the reservation's transaction; only an image needs the
+     * conversation first (its regions, R6-R7). */
+    if (type == TTDM_CONTENT_IMAGE) {
+        rc = ttdm_store_conversation_get(app->store, in->workspace_id, in->conversation_id, now,
+                                         &conv, &before);
+        if (rc)
+            return rc;
+    }
     if (type == TTDM_CONTENT_IMAGE && app->cfg.enforce_rules) {
         rc = ttdm_policy_check_image_parties(conv.business_region, conv.customer_region,
                                              conv.origin);

@@ -646,6 +646,13 @@ void ttdm_store_close(struct ttdm_store *s)
         s->idle = c->next_idle;
         ttdm_sql_close(c);
     }
+    if (s->gc != NULL) {
+        struct ttdm_store_stats st;
+        ttdm_store_stats(s, &st);
+        LOG_INFO("store", "closed after %llu writes in %llu commits (largest %llu)",
+                 (unsigned long long)st.writes, (unsigned long long)st.commits,
+                 (unsigned long long)st.largest_batch);
+    }
     ttdm_group_commit_stop(s->gc);
     pthread_cond_destroy(&s->pool_cond);
     pthread_mutex_destroy(&s->pool_mu);
