@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "events.h"
 #include "httpload.h"
@@ -36,6 +37,7 @@ struct reqset {
 
 struct bench {
     uint16_t sim_port, ttdm_port;
+    int64_t sim_pid, ttdm_pid; /* optional: CPU per message of each server */
     const char *api_key;
     char business_ids[BENCH_MAX_CHANNELS][BENCH_BUSINESS_ID_MAX];
     int64_t channel_ids[BENCH_MAX_CHANNELS];
@@ -437,11 +439,41 @@ static void sleep_ms(int ms)
     nanosleep(&ts, NULL);
 }
 
+/* CPU seconds (user + system) a process has used so far, from /proc; -1 when unknown. */
+static double proc_cpu_s(int64_t pid)
+{
+    char path[64], buf[1024], *p;
+    FILE *f;
+    size_t n;
+    double total = 0;
+
+    if (pid <= 0)
+        return -1;
+    snprintf(path, sizeof(path), "/proc/%lld/stat", (long long)pid);
+    f = fopen(path, "r");
+    if (!f)
+        return -1;
+    n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    p = strrchr(buf, ')');
+    if (!p)
+        return -1;
+    /* After ") ": state is field 3; utime and stime are fields 14 and 15. */
+    for (int field = 2; field <= 15 && p; field++) {
+        if (field >= 14)
+            total += strtod(p + 1, NULL);
+        p = strchr(p + 1, ' ');
+    }
+    return total / (double)sysconf(_SC_CLK_TCK);
+}
+
 static void usage(void)
 {
     fprintf(stderr,
             "usage: bench_send --sim-port P --ttdm-port P --api-key KEY --business-ids FILE\n"
             "                  --db TTDM_DB [--per-channel N (100)] [--replies N (10)]\n"
+            "                  [--ttdm-pid PID --sim-pid PID] (CPU per message)\n"
             "                  [--connections N (64)] [--duration S (60)]\n"
             "                  [--soak SECONDS --rate REQ_PER_S]\n");
 }
@@ -455,6 +487,7 @@ static int measure(struct bench *b, sqlite3 *db, uint64_t replies, double durati
     int64_t min_id = db_max_id(db), sent = 0, failed = 0, queued = 0, t0, t_done = 0;
     uint64_t accepted = 0, refused = 0, missing = 0;
     int64_t waited = 0;
+    double ttdm_cpu0, sim_cpu0, own_cpu0, ttdm_cpu1 = -1, sim_cpu1 = -1, own_cpu1 = -1;
 
     b->n_sends = b->n_convs * replies;
     b->status = ttdm_calloc(b->n_sends, sizeof(int));
@@ -463,6 +496,9 @@ static int measure(struct bench *b, sqlite3 *db, uint64_t replies, double durati
     memset(&rs, 0, sizeof(rs));
     build_sends(b, &rs, replies);
 
+    ttdm_cpu0 = proc_cpu_s(b->ttdm_pid);
+    sim_cpu0 = proc_cpu_s(b->sim_pid);
+    own_cpu0 = proc_cpu_s((int64_t)getpid());
     t0 = httpload_wall_us();
     run_phase(b, b->ttdm_port, &rs, b->connections, 0, duration, on_sent, "sends", &accept);
     reqset_free(&rs);
@@ -480,6 +516,9 @@ static int measure(struct bench *b, sqlite3 *db, uint64_t replies, double durati
         }
         if ((uint64_t)(sent + failed) >= accepted) {
             t_done = httpload_wall_us();
+            ttdm_cpu1 = proc_cpu_s(b->ttdm_pid);
+            sim_cpu1 = proc_cpu_s(b->sim_pid);
+            own_cpu1 = proc_cpu_s((int64_t)getpid());
             break;
         }
         if (waited >= DRAIN_TIMEOUT_MS) {
@@ -527,6 +566,14 @@ static int measure(struct bench *b, sqlite3 *db, uint64_t replies, double durati
     printf("send_p99_ms %.2f ms\n", httpload_hist_ms(&to_sim, 0.99));
     printf("send_accept_p50_ms %.2f ms\n", httpload_hist_ms(&accept.hist, 0.50));
     printf("send_accept_p99_ms %.2f ms\n", httpload_hist_ms(&accept.hist, 0.99));
+    /* Where the machine's CPU went per message sent, from the first POST until the last
+     * message was marked sent (the simulator's includes posting TikTok's echo webhooks). */
+    if (sent > 0 && ttdm_cpu0 >= 0 && ttdm_cpu1 >= 0)
+        printf("send_ttdm_cpu_us %.0f us/msg\n", (ttdm_cpu1 - ttdm_cpu0) * 1e6 / (double)sent);
+    if (sent > 0 && sim_cpu0 >= 0 && sim_cpu1 >= 0)
+        printf("send_sim_cpu_us %.0f us/msg\n", (sim_cpu1 - sim_cpu0) * 1e6 / (double)sent);
+    if (sent > 0 && own_cpu0 >= 0 && own_cpu1 >= 0)
+        printf("send_loadgen_cpu_us %.0f us/msg\n", (own_cpu1 - own_cpu0) * 1e6 / (double)sent);
     printf("send_sent %lld messages\n", (long long)sent);
     printf("send_errors %llu messages\n",
            (unsigned long long)(refused + (uint64_t)failed + missing +
@@ -582,6 +629,10 @@ int main(int argc, char **argv)
             num = &sim_port, max = 65535;
         else if (strcmp(k, "--ttdm-port") == 0)
             num = &ttdm_port, max = 65535;
+        else if (strcmp(k, "--ttdm-pid") == 0)
+            num = &b.ttdm_pid, max = INT32_MAX;
+        else if (strcmp(k, "--sim-pid") == 0)
+            num = &b.sim_pid, max = INT32_MAX;
         else if (strcmp(k, "--per-channel") == 0)
             num = &per_channel;
         else if (strcmp(k, "--replies") == 0)
