@@ -235,6 +235,71 @@ static void test_connect_same_account_twice(void **state)
     (void)state;
 }
 
+/* Conversations workspace 2's admin sees, and how many messages the first one has. */
+static int conversations_seen(struct h_browser *b, struct h_env *env, int *messages)
+{
+    cJSON *j = NULL;
+    int n;
+    char path[128];
+
+    assert_int_equal(h_browser_api(b, env, "GET", "/api/v1/conversations", NULL, &j), 200);
+    n = cJSON_GetArraySize(h_get(j, "data"));
+    *messages = 0;
+    if (n > 0) {
+        snprintf(path, sizeof(path), "/api/v1/conversations/%lld/messages",
+                 (long long)h_int(j, "data.0.id"));
+        cJSON_Delete(j);
+        assert_int_equal(h_browser_api(b, env, "GET", path, NULL, &j), 200);
+        *messages = cJSON_GetArraySize(h_get(j, "data"));
+    }
+    cJSON_Delete(j);
+    return n;
+}
+
+/*
+ * One account in two workspaces: once the second connects it, the very next webhook reaches
+ * both (ttdm remembers which channel a business id goes to; connecting forgets that).
+ */
+static void test_account_in_two_workspaces(void **state)
+{
+    struct h_env env;
+    struct h_env_opts o = {.username = "shared_store"};
+    struct h_browser b, other;
+    struct h_customer c;
+    struct h_resp r;
+    char out[512], url[4096], callback[4096];
+    int messages = -1;
+    const char *args[] = {"workspace",        "create",          "--name",
+                          "Second",           "--admin-email",   "boss@two.example",
+                          "--admin-password", "second password", NULL};
+
+    h_env_start_ex(&env, &o);
+    admin_browser(&env, &b);
+    connect_account(&b, &env, "shared_store");
+    assert_int_equal(h_ttdm_cli(&env, args, out, sizeof(out)), 0);
+    h_browser_init(&other);
+    assert_int_equal(h_login(&other, &env, "boss@two.example", "second password"), 200);
+
+    /* Workspace 2 goes through TikTok's login page; meanwhile a customer writes, so the
+     * account's one channel is what ttdm remembers. */
+    h_start_connect(&other, &env, 0, url, sizeof(url));
+    h_tiktok_login(&other, url, "shared_store", callback, sizeof(callback));
+    h_customer_new(&env, "lina", "SG", &c);
+    assert_int_equal(h_customer_says(&env, &c, "Before", 1), 200);
+    assert_int_equal(conversations_seen(&other, &env, &messages), 0);
+
+    h_browser_do(&other, "GET", callback, NULL, NULL, 0, &r);
+    assert_int_equal(r.status, 303);
+    h_resp_cleanup(&r);
+    assert_int_equal(h_customer_says(&env, &c, "After", 1), 200);
+    assert_int_equal(conversations_seen(&other, &env, &messages), 1);
+    assert_int_equal(messages, 1); /* "After" only: it was not connected before */
+    h_browser_cleanup(&other);
+    h_browser_cleanup(&b);
+    h_env_stop(&env);
+    (void)state;
+}
+
 /*
  * GETs the callback as a browser: it is sent back to the dashboard with the error's code in
  * the query (`status` is what the JSON form of the same answer would carry), and the page
@@ -686,6 +751,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_connect_through_login_page),
         cmocka_unit_test(test_connect_same_account_twice),
+        cmocka_unit_test(test_account_in_two_workspaces),
         cmocka_unit_test(test_oauth_errors),
         cmocka_unit_test(test_expired_access_token_refreshed_silently),
         cmocka_unit_test(test_timer_refreshes_before_expiry),
