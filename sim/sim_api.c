@@ -332,6 +332,8 @@ static void message_send(struct ttdm_sim *sim, const struct ttdm_http_request *r
     }
     pthread_mutex_unlock(&sim->st.lock);
     cJSON_Delete(body);
+    if (data) /* the echo was queued: a delivery thread can take it now the lock is free */
+        ttdm_sim_webhook_wake(sim->hooks);
     ttdm_sim_wire_envelope(resp, code, code ? msg : NULL, data);
 }
 
@@ -885,15 +887,18 @@ static const char *fault_message(int64_t code)
     }
 }
 
-/* Applies the next fault queued for this endpoint. True when it produced the response. */
-static bool apply_fault(struct ttdm_sim *sim, const struct api_route *r,
-                        const struct ttdm_http_request *req, struct ttdm_http_response *resp)
+/* Counts the call in the statistics, then applies the next fault queued for this endpoint
+ * (one lock for both). True when the fault produced the response. */
+static bool count_and_apply_fault(struct ttdm_sim *sim, const struct api_route *r,
+                                  const struct ttdm_http_request *req,
+                                  struct ttdm_http_response *resp)
 {
     struct sim_fault f;
     bool found;
     int64_t code;
 
     pthread_mutex_lock(&sim->st.lock);
+    ttdm_sim_state_count(sim->st.stats.api_calls, r->endpoint);
     found = ttdm_sim_state_fault_take(&sim->st, r->endpoint, &f) ||
             (r->alias && ttdm_sim_state_fault_take(&sim->st, r->alias, &f));
     pthread_mutex_unlock(&sim->st.lock);
@@ -956,10 +961,7 @@ bool ttdm_sim_api_handle(struct ttdm_sim *sim, const struct ttdm_http_request *r
                 ttdm_http_resp_header(resp, "Allow", r->method);
                 return true;
             }
-            pthread_mutex_lock(&sim->st.lock);
-            ttdm_sim_state_count(sim->st.stats.api_calls, r->endpoint);
-            pthread_mutex_unlock(&sim->st.lock);
-            if (!apply_fault(sim, r, req, resp))
+            if (!count_and_apply_fault(sim, r, req, resp))
                 r->fn(sim, req, resp);
             return true;
         }
@@ -970,10 +972,7 @@ bool ttdm_sim_api_handle(struct ttdm_sim *sim, const struct ttdm_http_request *r
         const char *id = path + strlen("/media/");
         if (!*id || strchr(id, '/'))
             return false;
-        pthread_mutex_lock(&sim->st.lock);
-        ttdm_sim_state_count(sim->st.stats.api_calls, "media");
-        pthread_mutex_unlock(&sim->st.lock);
-        if (!apply_fault(sim, &media_route, req, resp))
+        if (!count_and_apply_fault(sim, &media_route, req, resp))
             media_get(sim, req, resp);
         return true;
     }

@@ -382,6 +382,19 @@ static struct sim_message *message_new(struct sim_state *st, bool inbound, const
     return m;
 }
 
+/* Business messages of conv timed at or after since_ms (R3 counts them; kept in
+ * conv->replies_used so a send does not walk the whole conversation). */
+static int64_t count_replies_since(const struct sim_conversation *conv, int64_t since_ms)
+{
+    int64_t n = 0;
+    for (size_t i = 0; i < conv->messages.n; i++) {
+        const struct sim_message *m = conv->messages.items[i];
+        if (!m->inbound && m->timestamp_ms >= since_ms)
+            n++;
+    }
+    return n;
+}
+
 struct sim_message *ttdm_sim_state_record_inbound(struct sim_state *st,
                                                   struct sim_conversation *conv, const char *type,
                                                   const char *text, const char *media_id,
@@ -392,8 +405,10 @@ struct sim_message *ttdm_sim_state_record_inbound(struct sim_state *st,
     ttdm_sim_vec_push(&conv->messages, m);
     /* The window and the quota follow the latest customer message by its timestamp, so a
      * late or replayed message never moves them backwards. */
-    if (!conv->customer_wrote || timestamp_ms > conv->last_customer_ms)
+    if (!conv->customer_wrote || timestamp_ms > conv->last_customer_ms) {
         conv->last_customer_ms = timestamp_ms;
+        conv->replies_used = count_replies_since(conv, timestamp_ms);
+    }
     conv->customer_wrote = true;
     if (timestamp_ms > conv->updated_ms)
         conv->updated_ms = timestamp_ms;
@@ -403,15 +418,7 @@ struct sim_message *ttdm_sim_state_record_inbound(struct sim_state *st,
 
 static int64_t replies_used(const struct sim_conversation *conv)
 {
-    int64_t n = 0;
-    if (!conv->customer_wrote)
-        return 0;
-    for (size_t i = 0; i < conv->messages.n; i++) {
-        const struct sim_message *m = conv->messages.items[i];
-        if (!m->inbound && m->timestamp_ms >= conv->last_customer_ms)
-            n++;
-    }
-    return n;
+    return conv->customer_wrote ? conv->replies_used : 0;
 }
 
 /* Rolls the account's R4 counter over when the UTC day of now differs from its day. */
@@ -514,6 +521,8 @@ int ttdm_sim_state_business_send(struct sim_state *st, struct sim_conversation *
                     ob->image ? ob->media_id : NULL, now_ms);
     ttdm_strlcpy(m->source, ob->source, sizeof(m->source));
     ttdm_sim_vec_push(&conv->messages, m);
+    if (now_ms >= conv->last_customer_ms)
+        conv->replies_used++;
     if (!v.counted_today) {
         conv->counted_epoch = acc->daily_epoch;
         acc->daily_used++;

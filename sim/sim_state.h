@@ -88,6 +88,7 @@ struct sim_conversation {
     struct ttdm_sim_vec messages; /* struct sim_message *, owned, in arrival order */
     bool customer_wrote;
     int64_t last_customer_ms; /* the latest by TikTok's timestamp, not by arrival */
+    int64_t replies_used;     /* R3: business messages timed at or after last_customer_ms */
     int64_t counted_epoch;    /* see sim_account.daily_epoch; -1 = never */
     int64_t last_read_ms;
     int64_t created_ms;

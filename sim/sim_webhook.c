@@ -48,7 +48,11 @@ struct sim_webhooks {
     struct ttdm_sim_vec log; /* struct sim_delivery *, owned, ids ascending */
     int64_t first_id;        /* id of log.items[0] */
     int64_t next_id;
-    struct ttdm_sim_vec pending; /* deliveries waiting for a (re)try, not owned */
+    /* Deliveries waiting for a (re)try, not owned: a binary min-heap on next_mono_ms (ties
+     * by id), so a worker finds the next one without walking a long backlog. */
+    struct ttdm_sim_vec pending;
+    int64_t sending; /* deliveries in state "sending" */
+    int idle;        /* delivery threads waiting on cond */
     pthread_t *threads;
     size_t n_threads;
     bool stopping;
@@ -89,6 +93,74 @@ static struct sim_delivery *lookup(struct sim_webhooks *h, int64_t id)
     return h->log.items[i];
 }
 
+/* --- the pending heap --- */
+
+static bool due_before(const struct sim_delivery *a, const struct sim_delivery *b)
+{
+    return a->next_mono_ms < b->next_mono_ms ||
+           (a->next_mono_ms == b->next_mono_ms && a->id < b->id);
+}
+
+static void heap_sift_up(struct sim_webhooks *h, size_t i)
+{
+    struct sim_delivery *d = h->pending.items[i];
+    while (i > 0) {
+        size_t parent = (i - 1) / 2;
+        struct sim_delivery *p = h->pending.items[parent];
+        if (!due_before(d, p))
+            break;
+        h->pending.items[i] = p;
+        i = parent;
+    }
+    h->pending.items[i] = d;
+}
+
+static void heap_sift_down(struct sim_webhooks *h, size_t i)
+{
+    size_t n = h->pending.n;
+    struct sim_delivery *d = h->pending.items[i];
+    for (;;) {
+        size_t child = 2 * i + 1;
+        struct sim_delivery *c;
+        if (child >= n)
+            break;
+        if (child + 1 < n && due_before(h->pending.items[child + 1], h->pending.items[child]))
+            child++;
+        c = h->pending.items[child];
+        if (!due_before(c, d))
+            break;
+        h->pending.items[i] = c;
+        i = child;
+    }
+    h->pending.items[i] = d;
+}
+
+/* Queues d for an attempt at d->next_mono_ms. */
+static void pending_push(struct sim_webhooks *h, struct sim_delivery *d)
+{
+    ttdm_sim_vec_push(&h->pending, d);
+    heap_sift_up(h, h->pending.n - 1);
+}
+
+void ttdm_sim_webhook_wake(struct sim_webhooks *h)
+{
+    /* Without a waiter this costs no system call. A thread that checked the heap before the
+     * delivery was queued is already waiting, as the queueing happened under the lock. */
+    pthread_cond_signal(&h->cond);
+}
+
+static struct sim_delivery *pending_pop(struct sim_webhooks *h)
+{
+    struct sim_delivery *top = h->pending.items[0];
+    struct sim_delivery *last = h->pending.items[h->pending.n - 1];
+    h->pending.n--;
+    if (h->pending.n > 0) {
+        h->pending.items[0] = last;
+        heap_sift_down(h, 0);
+    }
+    return top;
+}
+
 static void finish_body(struct sim_delivery *d)
 {
     ttdm_free(d->body);
@@ -109,6 +181,8 @@ static void trim_log(struct sim_webhooks *h)
         ttdm_free(d);
         drop++;
     }
+    if (drop == 0)
+        return;
     memmove(h->log.items, h->log.items + drop, (h->log.n - drop) * sizeof(void *));
     h->log.n -= drop;
     h->first_id += (int64_t)drop;
@@ -154,8 +228,7 @@ int64_t ttdm_sim_webhook_create(struct sim_webhooks *h, const char *event, const
     if (async) {
         d->state = "pending";
         d->next_mono_ms = ttdm_clock_mono_ms();
-        ttdm_sim_vec_push(&h->pending, d);
-        pthread_cond_signal(&h->cond);
+        pending_push(h, d);
     } else {
         d->state = "created";
     }
@@ -228,6 +301,7 @@ static void record_attempt(struct sim_webhooks *h, int64_t id, long status, cons
 
     if (!d)
         return; /* forgotten by a reset while the POST was in flight */
+    h->sending--;
     d->attempts++;
     d->last_status = status;
     d->last_attempt_ms = ttdm_sim_now_ms(h->sim);
@@ -256,8 +330,11 @@ static void record_attempt(struct sim_webhooks *h, int64_t id, long status, cons
             delay = MAX_BACKOFF_MS;
         d->state = "retrying";
         d->next_mono_ms = ttdm_clock_mono_ms() + delay;
-        ttdm_sim_vec_push(&h->pending, d);
-        pthread_cond_signal(&h->cond);
+        pending_push(h, d);
+        /* A thread that is not waiting looks at the heap before it waits again: wake one
+         * only when some wait and the retry is the new earliest. */
+        if (h->idle > 0 && h->pending.items[0] == d)
+            pthread_cond_signal(&h->cond);
     }
 }
 
@@ -273,6 +350,7 @@ static bool claim(struct sim_webhooks *h, struct sim_delivery *d, char **url, ch
         return false;
     }
     d->state = "sending";
+    h->sending++;
     *url = ttdm_strdup(h->sim->st.callback_url);
     *body = ttdm_strndup(d->body, d->body_len);
     *body_len = d->body_len;
@@ -293,8 +371,6 @@ static void *delivery_main(void *arg)
 
     pthread_mutex_lock(&st->lock);
     while (!h->stopping) {
-        size_t best = SIZE_MAX;
-        int64_t now = ttdm_clock_mono_ms();
         struct sim_delivery *d;
         char *url = NULL, *body = NULL, err[256];
         size_t body_len = 0;
@@ -302,24 +378,22 @@ static void *delivery_main(void *arg)
         int64_t id;
         long status;
 
-        for (size_t i = 0; i < h->pending.n; i++) {
-            struct sim_delivery *p = h->pending.items[i];
-            if (best == SIZE_MAX ||
-                p->next_mono_ms < ((struct sim_delivery *)h->pending.items[best])->next_mono_ms)
-                best = i;
-        }
-        if (best == SIZE_MAX) {
+        if (h->pending.n == 0) {
+            h->idle++;
             pthread_cond_wait(&h->cond, &st->lock);
+            h->idle--;
             continue;
         }
-        d = h->pending.items[best];
-        if (d->next_mono_ms > now) {
+        d = h->pending.items[0];
+        if (d->next_mono_ms > ttdm_clock_mono_ms()) {
             struct timespec ts;
             abs_mono(d->next_mono_ms, &ts);
+            h->idle++;
             pthread_cond_timedwait(&h->cond, &st->lock, &ts);
+            h->idle--;
             continue;
         }
-        ttdm_sim_vec_swap_remove(&h->pending, best);
+        pending_pop(h);
         if (!claim(h, d, &url, &body, &body_len))
             continue;
         id = d->id;
@@ -400,6 +474,7 @@ static void free_log(struct sim_webhooks *h)
     }
     h->log.n = 0;
     h->pending.n = 0;
+    h->sending = 0;
     h->first_id = h->next_id;
 }
 
@@ -433,13 +508,7 @@ void ttdm_sim_webhook_reset(struct sim_webhooks *h)
 
 int64_t ttdm_sim_webhook_pending(struct sim_webhooks *h)
 {
-    int64_t n = (int64_t)h->pending.n;
-    for (size_t i = 0; i < h->log.n; i++) {
-        const struct sim_delivery *d = h->log.items[i];
-        if (strcmp(d->state, "sending") == 0)
-            n++;
-    }
-    return n;
+    return (int64_t)h->pending.n + h->sending;
 }
 
 cJSON *ttdm_sim_webhook_log_json(struct sim_webhooks *h, const char *event, const char *message_id,

@@ -27,12 +27,16 @@ void ttdm_sim_webhook_stop(struct sim_webhooks *h);
 /*
  * Creates one delivery of `event` for business_id with `content` (taken; serialised into
  * the envelope's "content" string). Lock held. With async the delivery threads make the
- * first attempt; otherwise the caller makes it with ttdm_sim_webhook_deliver_now() after
- * unlocking. Returns the delivery id.
+ * first attempt: call ttdm_sim_webhook_wake() once unlocked. Otherwise the caller makes it
+ * with ttdm_sim_webhook_deliver_now() after unlocking. Returns the delivery id.
  */
 int64_t ttdm_sim_webhook_create(struct sim_webhooks *h, const char *event, const char *business_id,
                                 const char *conversation_id, const char *message_id, cJSON *content,
                                 enum sim_signature sig, bool async);
+
+/* Wakes a delivery thread for the async deliveries just created. Lock NOT held: a thread
+ * woken while the lock is still held would only block on it again. */
+void ttdm_sim_webhook_wake(struct sim_webhooks *h);
 
 /*
  * Makes the first attempt of a synchronous delivery now, on the calling thread; a failure
