@@ -37,6 +37,11 @@ typedef void (*ttdm_write_done_fn)(void *arg, enum ttdm_err result);
  * Queues fn(conn, arg) and returns at once; on_done(arg, result) follows on the writer
  * thread after the commit (or the failure). Returns TTDM_OK when queued, and only then is
  * on_done called, exactly once. on_done must be quick and must not call the group commit.
+ *
+ * fn may run more than once before on_done: a batch made only of asynchronous operations
+ * runs without a savepoint per operation, and if one of them fails the whole transaction
+ * is rolled back and the batch run again the careful way. So fn must set its outputs from
+ * scratch and have no effect outside the connection.
  */
 enum ttdm_err ttdm_group_commit_submit(struct ttdm_group_commit *gc, ttdm_write_fn fn, void *arg,
                                        ttdm_write_done_fn on_done);

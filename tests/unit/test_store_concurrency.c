@@ -463,11 +463,89 @@ static void test_async_inbound(void **state)
     free(evs);
 }
 
+/* A failing operation in a batch of asynchronous ones: the batch runs again the careful
+ * way, so the others are stored exactly once and only it fails. */
+#define MIXED_EVENTS 600
+
+struct mixed_state {
+    atomic_int done, ok, failed, duplicates;
+    sem_t all_done;
+};
+
+static void on_mixed_done(void *ud, enum ttdm_err rc, const struct ttdm_inbound_result *res)
+{
+    struct mixed_state *st = ud;
+
+    if (rc != TTDM_OK)
+        atomic_fetch_add(&st->failed, 1);
+    else if (res->duplicate)
+        atomic_fetch_add(&st->duplicates, 1);
+    else
+        atomic_fetch_add(&st->ok, 1);
+    if (atomic_fetch_add(&st->done, 1) + 1 == MIXED_EVENTS)
+        sem_post(&st->all_done);
+}
+
+static void test_async_batch_with_a_failure(void **state)
+{
+    struct fixture *f = *state;
+    struct ttdm_inbound *evs = calloc(MIXED_EVENTS, sizeof(*evs));
+    struct mixed_state st;
+    struct ttdm_conversation_view *page = NULL;
+    size_t n = 0;
+    int bad = 0;
+
+    assert_non_null(evs);
+    atomic_init(&st.done, 0);
+    atomic_init(&st.ok, 0);
+    atomic_init(&st.failed, 0);
+    atomic_init(&st.duplicates, 0);
+    sem_init(&st.all_done, 0, 0);
+    for (int i = 0; i < MIXED_EVENTS; i++) {
+        struct ttdm_inbound *ev = &evs[i];
+        /* Every 50th names a channel that does not exist: its insert fails. */
+        bool fails = i % 50 == 7;
+        bad += fails;
+        ev->channel_id = fails ? f->channel + 1000 : f->channel;
+        snprintf(ev->tiktok_conversation_id, sizeof(ev->tiktok_conversation_id), "mixed-%d", i % 5);
+        snprintf(ev->tiktok_message_id, sizeof(ev->tiktok_message_id), "m-%d", i);
+        snprintf(ev->customer_user_id, sizeof(ev->customer_user_id), "u-mixed-%d", i % 5);
+        ev->direction = TTDM_DIR_CUSTOMER;
+        ev->type = TTDM_MSG_TEXT;
+        ev->text = "hi";
+        ev->text_len = 2;
+        ev->timestamp_ms = T0 + i;
+        ev->received_at = T0 + i;
+        assert_int_equal(ttdm_store_record_inbound_async(f->s, ev, on_mixed_done, &st), TTDM_OK);
+    }
+    while (sem_wait(&st.all_done) != 0)
+        ;
+    sem_destroy(&st.all_done);
+    assert_int_equal(atomic_load(&st.failed), bad);
+    assert_int_equal(atomic_load(&st.duplicates), 0);
+    assert_int_equal(atomic_load(&st.ok), MIXED_EVENTS - bad);
+
+    /* Each stored once: five conversations whose unread counts add up to the stored ones. */
+    assert_int_equal(ttdm_store_conversation_list(f->s, f->ws, f->channel, 0, 0, 10, T0 + HOUR_MS,
+                                                  &page, NULL, &n),
+                     TTDM_OK);
+    assert_int_equal(n, 5);
+    {
+        int unread = 0;
+        for (size_t i = 0; i < n; i++)
+            unread += page[i].unread_count;
+        assert_int_equal(unread, MIXED_EVENTS - bad);
+    }
+    ttdm_free(page);
+    free(evs);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_hundred_senders_one_conversation, setup, teardown),
         cmocka_unit_test_setup_teardown(test_concurrent_inbound_group_commit, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_async_batch_with_a_failure, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failure_isolated_in_batch, setup, teardown),
         cmocka_unit_test_setup_teardown(test_async_inbound, setup, teardown),
     };
