@@ -43,7 +43,7 @@ static const struct ttdm_cfg_entry table[] = {
     I(tiktok_timeout_ms, "10000", 100, 120000, "timeout of one call to TikTok"),
     I(webhook_tolerance_s, "300", 1, 86400, "webhook signatures older than this are refused"),
     I(outbox_workers, "16", 1, 64, "threads sending queued messages to TikTok"),
-    I(outbox_batch, "16", 1, 256, "messages one outbox worker claims at a time"),
+    I(outbox_batch, "64", 1, 256, "most messages the outbox claims (leases) in one write"),
     I(outbox_poll_ms, "200", 5, 60000, "how often the outbox looks for due retries"),
     I(outbox_lease_ms, "60000", 1000, 3600000,
       "how long a claimed message is reserved for one worker"),

@@ -60,10 +60,16 @@ struct ttdm_app {
 
     /* Outbox workers. */
     pthread_mutex_t outbox_lock;
-    pthread_cond_t outbox_cond;
+    pthread_cond_t outbox_cond;  /* the claimer waits: a kick, or room in the queue */
+    pthread_cond_t outbox_ready; /* senders wait: queued messages */
     bool outbox_stopping;
-    unsigned outbox_kicks;
-    pthread_t *outbox_threads;
+    bool outbox_kicked; /* something may be due: the claimer should look */
+    struct outbox_entry *outbox_head, *outbox_tail; /* claimed, not yet taken by a sender */
+    size_t outbox_queued;
+    pthread_t outbox_claimer;
+    bool outbox_claimer_started;
+    bool outbox_claimer_done;
+    pthread_t *outbox_threads; /* the senders */
     unsigned n_outbox_threads;
 };
 

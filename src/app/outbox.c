@@ -100,79 +100,48 @@ static void fail(struct ttdm_app *app, const struct ttdm_outbox_item *it, enum t
     publish(app, it);
 }
 
-/*
- * A worker's claimed batch: TikTok's acceptances are recorded without waiting for each
- * commit, and the worker waits once, for all of them, before claiming again. A crash in
- * between re-sends after the lease, as it would with one commit per message.
- */
-struct sent_slot {
-    struct sent_batch *batch;
-    bool queued; /* mark_sent submitted */
-    enum ttdm_err rc;
+/* What a sent message needs once its mark_sent is committed. */
+struct sent_note {
+    struct ttdm_app *app;
+    int64_t workspace_id, channel_id, conversation_id, message_id;
 };
 
-struct sent_batch {
-    pthread_mutex_t mu;
-    pthread_cond_t cond;
-    size_t pending;
-};
-
+/* On the writer thread: the message is recorded as sent; tell live subscribers. */
 static void on_marked_sent(void *ud, enum ttdm_err rc)
 {
-    struct sent_slot *slot = ud;
-    struct sent_batch *b = slot->batch;
+    struct sent_note *n = ud;
 
-    pthread_mutex_lock(&b->mu);
-    slot->rc = rc;
-    if (--b->pending == 0)
-        pthread_cond_signal(&b->cond);
-    pthread_mutex_unlock(&b->mu);
+    if (rc == TTDM_OK)
+        ttdm_app_publish_message(n->app, n->workspace_id, n->channel_id, n->conversation_id,
+                                 n->message_id);
+    else /* still leased: sent again once the lease ends, and TikTok's echo merges */
+        LOG_WARN("outbox",
+                 "message=%lld sent but not recorded (%s); it is retried after its "
+                 "lease",
+                 (long long)n->message_id, ttdm_err_code(rc));
+    ttdm_free(n);
 }
 
+/*
+ * TikTok accepted: recorded without waiting for the commit, so the sender goes on with the
+ * next message. A crash before the commit re-sends after the lease, as it would have with a
+ * wait (the window is one commit wide).
+ */
 static void mark_sent(struct ttdm_app *app, const struct ttdm_outbox_item *it,
-                      const char *message_id, struct sent_slot *slot)
+                      const char *message_id)
 {
-    struct sent_batch *b = slot->batch;
+    struct sent_note *n = ttdm_calloc(1, sizeof(*n));
     enum ttdm_err rc;
 
-    pthread_mutex_lock(&b->mu);
-    b->pending++;
-    pthread_mutex_unlock(&b->mu);
-    slot->queued = true;
+    *n = (struct sent_note){app, it->workspace_id, it->msg.channel_id, it->msg.conversation_id,
+                            it->msg.id};
     rc = ttdm_store_mark_sent_async(app->store, it->msg.id, message_id, ttdm_clock_now_ms(),
-                                    on_marked_sent, slot);
-    if (rc) {
-        pthread_mutex_lock(&b->mu);
-        b->pending--;
-        pthread_mutex_unlock(&b->mu);
-        slot->rc = rc;
-    }
+                                    on_marked_sent, n);
+    if (rc)
+        on_marked_sent(n, rc);
 }
 
-/* Waits for the batch's mark_sent commits, then tells live subscribers. */
-static void finish_batch(struct ttdm_app *app, struct sent_batch *b,
-                         const struct ttdm_outbox_item *items, struct sent_slot *slots, size_t n)
-{
-    pthread_mutex_lock(&b->mu);
-    while (b->pending > 0)
-        pthread_cond_wait(&b->cond, &b->mu);
-    pthread_mutex_unlock(&b->mu);
-    for (size_t i = 0; i < n; i++) {
-        if (!slots[i].queued)
-            continue;
-        if (slots[i].rc) {
-            /* Still leased: sent again once the lease ends, and TikTok's echo merges. */
-            LOG_WARN("outbox",
-                     "message=%lld sent but not recorded (%s); it is retried after "
-                     "its lease",
-                     (long long)items[i].msg.id, ttdm_err_code(slots[i].rc));
-            continue;
-        }
-        publish(app, &items[i]);
-    }
-}
-
-static void process(struct ttdm_app *app, struct ttdm_outbox_item *it, struct sent_slot *slot)
+static void process(struct ttdm_app *app, struct ttdm_outbox_item *it)
 {
     struct ttdm_tiktok_result res;
     char message_id[TTDM_ID_MAX] = "";
@@ -198,7 +167,7 @@ static void process(struct ttdm_app *app, struct ttdm_outbox_item *it, struct se
         }
     }
     if (rc == TTDM_OK) {
-        mark_sent(app, it, message_id, slot);
+        mark_sent(app, it, message_id);
         LOG_DEBUG("outbox", "message=%lld sent as %s", (long long)it->msg.id, message_id);
         return;
     }
@@ -227,76 +196,145 @@ static void process(struct ttdm_app *app, struct ttdm_outbox_item *it, struct se
     fail(app, it, rc, res.tiktok_code, reason, true);
 }
 
-static void *outbox_main(void *arg)
+/*
+ * One claimer leases due messages in batches and queues them in memory; outbox_workers
+ * senders take them one at a time. Claims are thus as large as the backlog allows (one
+ * write for many messages) and no sender waits for a commit. The queue is bounded, so no
+ * more is leased than the senders can send long before the lease ends.
+ */
+struct outbox_entry {
+    struct ttdm_outbox_item it;
+    struct outbox_entry *next;
+};
+
+static size_t queue_cap(const struct ttdm_app *app)
+{
+    size_t batch = (size_t)app->cfg.outbox_batch, workers = (size_t)app->cfg.outbox_workers;
+    return 2 * batch > 4 * workers ? 2 * batch : 4 * workers;
+}
+
+static void deadline_in(int64_t ms, struct timespec *ts)
+{
+    clock_gettime(CLOCK_MONOTONIC, ts);
+    ts->tv_nsec += (long)(ms % 1000) * 1000000L;
+    ts->tv_sec += ms / 1000 + ts->tv_nsec / 1000000000L;
+    ts->tv_nsec %= 1000000000L;
+}
+
+static void *claimer_main(void *arg)
 {
     struct ttdm_app *app = arg;
-    size_t batch = (size_t)app->cfg.outbox_batch;
+    size_t batch = (size_t)app->cfg.outbox_batch, cap = queue_cap(app);
     struct ttdm_outbox_item *items = ttdm_calloc(batch, sizeof(*items));
-    struct sent_slot *slots = ttdm_calloc(batch, sizeof(*slots));
-    struct sent_batch sent;
 
-    pthread_mutex_init(&sent.mu, NULL);
-    pthread_cond_init(&sent.cond, NULL);
-    sent.pending = 0;
-
+    pthread_mutex_lock(&app->outbox_lock);
     for (;;) {
-        size_t n = 0;
-        pthread_mutex_lock(&app->outbox_lock);
-        if (!app->outbox_stopping && app->outbox_kicks == 0) {
+        size_t want, n = 0;
+
+        /* Wait for a kick (or the poll for due retries) and for room in the queue. */
+        while (!app->outbox_stopping && (!app->outbox_kicked || app->outbox_queued >= cap)) {
             struct timespec ts;
-            clock_gettime(CLOCK_REALTIME, &ts);
-            ts.tv_nsec += (long)(app->cfg.outbox_poll_ms % 1000) * 1000000L;
-            ts.tv_sec += app->cfg.outbox_poll_ms / 1000 + ts.tv_nsec / 1000000000L;
-            ts.tv_nsec %= 1000000000L;
-            pthread_cond_timedwait(&app->outbox_cond, &app->outbox_lock, &ts);
+            if (app->outbox_queued >= cap) {
+                pthread_cond_wait(&app->outbox_cond, &app->outbox_lock);
+                continue;
+            }
+            deadline_in(app->cfg.outbox_poll_ms, &ts);
+            if (pthread_cond_timedwait(&app->outbox_cond, &app->outbox_lock, &ts) == ETIMEDOUT)
+                app->outbox_kicked = true;
         }
-        if (app->outbox_kicks)
-            app->outbox_kicks--;
-        if (app->outbox_stopping) {
-            pthread_mutex_unlock(&app->outbox_lock);
+        if (app->outbox_stopping)
             break;
-        }
+        app->outbox_kicked = false;
+        want = cap - app->outbox_queued < batch ? cap - app->outbox_queued : batch;
         pthread_mutex_unlock(&app->outbox_lock);
 
         if (ttdm_store_claim_outbox(app->store, ttdm_clock_now_ms(), app->cfg.outbox_lease_ms,
-                                    items, batch, &n))
-            continue;
+                                    items, want, &n))
+            n = 0;
+
+        pthread_mutex_lock(&app->outbox_lock);
         for (size_t i = 0; i < n; i++) {
-            slots[i] = (struct sent_slot){.batch = &sent};
-            process(app, &items[i], &slots[i]);
+            struct outbox_entry *e = ttdm_calloc(1, sizeof(*e));
+            e->it = items[i]; /* takes the message's heap parts */
+            if (app->outbox_tail)
+                app->outbox_tail->next = e;
+            else
+                app->outbox_head = e;
+            app->outbox_tail = e;
+            app->outbox_queued++;
         }
-        finish_batch(app, &sent, items, slots, n);
-        ttdm_outbox_items_cleanup(items, n);
-        if (n == batch)
-            ttdm_app_outbox_kick(app); /* there may be more waiting */
+        for (size_t i = 0; i < n && i < app->n_outbox_threads; i++)
+            pthread_cond_signal(&app->outbox_ready);
+        if (n == want)
+            app->outbox_kicked = true; /* there may be more due */
     }
-    pthread_cond_destroy(&sent.cond);
-    pthread_mutex_destroy(&sent.mu);
-    ttdm_free(slots);
+    app->outbox_claimer_done = true;
+    pthread_cond_broadcast(&app->outbox_ready);
+    pthread_mutex_unlock(&app->outbox_lock);
     ttdm_free(items);
+    return NULL;
+}
+
+/* Sends what the claimer queued; when stopping, drains the queue first. */
+static void *sender_main(void *arg)
+{
+    struct ttdm_app *app = arg;
+
+    pthread_mutex_lock(&app->outbox_lock);
+    for (;;) {
+        struct outbox_entry *e;
+        while (!app->outbox_head && !app->outbox_claimer_done)
+            pthread_cond_wait(&app->outbox_ready, &app->outbox_lock);
+        e = app->outbox_head;
+        if (!e)
+            break;
+        app->outbox_head = e->next;
+        if (!app->outbox_head)
+            app->outbox_tail = NULL;
+        if (app->outbox_queued-- == queue_cap(app))
+            pthread_cond_signal(&app->outbox_cond); /* room again for the claimer */
+        pthread_mutex_unlock(&app->outbox_lock);
+
+        process(app, &e->it);
+        ttdm_outbox_items_cleanup(&e->it, 1);
+        ttdm_free(e);
+        pthread_mutex_lock(&app->outbox_lock);
+    }
+    pthread_mutex_unlock(&app->outbox_lock);
     return NULL;
 }
 
 void ttdm_app_outbox_kick(struct ttdm_app *app)
 {
     pthread_mutex_lock(&app->outbox_lock);
-    if (app->outbox_kicks < app->n_outbox_threads)
-        app->outbox_kicks++;
-    pthread_cond_signal(&app->outbox_cond);
+    if (!app->outbox_kicked) {
+        app->outbox_kicked = true;
+        pthread_cond_signal(&app->outbox_cond);
+    }
     pthread_mutex_unlock(&app->outbox_lock);
 }
 
 enum ttdm_err ttdm_app_outbox_start(struct ttdm_app *app)
 {
     pthread_condattr_t attr;
+
     pthread_mutex_init(&app->outbox_lock, NULL);
     pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
     pthread_cond_init(&app->outbox_cond, &attr);
     pthread_condattr_destroy(&attr);
+    pthread_cond_init(&app->outbox_ready, NULL);
+    app->outbox_kicked = true; /* look once at start: messages queued before a restart */
     app->n_outbox_threads = (unsigned)app->cfg.outbox_workers;
     app->outbox_threads = ttdm_calloc(app->n_outbox_threads, sizeof(pthread_t));
+    if (pthread_create(&app->outbox_claimer, NULL, claimer_main, app)) {
+        app->n_outbox_threads = 0;
+        app->outbox_claimer_done = true;
+        return TTDM_ERR_INTERNAL;
+    }
+    app->outbox_claimer_started = true;
     for (unsigned i = 0; i < app->n_outbox_threads; i++) {
-        if (pthread_create(&app->outbox_threads[i], NULL, outbox_main, app)) {
+        if (pthread_create(&app->outbox_threads[i], NULL, sender_main, app)) {
             app->n_outbox_threads = i;
             return TTDM_ERR_INTERNAL;
         }
@@ -312,10 +350,14 @@ void ttdm_app_outbox_stop(struct ttdm_app *app)
     app->outbox_stopping = true;
     pthread_cond_broadcast(&app->outbox_cond);
     pthread_mutex_unlock(&app->outbox_lock);
+    if (app->outbox_claimer_started)
+        pthread_join(app->outbox_claimer, NULL);
+    /* The senders send what is still queued (it is leased), then end. */
     for (unsigned i = 0; i < app->n_outbox_threads; i++)
         pthread_join(app->outbox_threads[i], NULL);
     ttdm_free(app->outbox_threads);
     app->outbox_threads = NULL;
     pthread_mutex_destroy(&app->outbox_lock);
     pthread_cond_destroy(&app->outbox_cond);
+    pthread_cond_destroy(&app->outbox_ready);
 }
