@@ -419,7 +419,7 @@ static enum MHD_Result refuse_closing(struct ttdm_httpd *h, struct MHD_Connectio
 {
     resp_cleanup(&ctx->resp);
     resp_init(&ctx->resp);
-    ttdm_http_resp_error(&ctx->resp, 503, "shutting_down",
+    ttdm_http_resp_error(&ctx->resp, 503, "unavailable",
                          "The server is shutting down. Send the request again in a moment.", NULL);
     ctx->state = REQ_DONE;
     return queue_response(h, conn, ctx);

@@ -12,9 +12,12 @@
 /*
  * The event loop never blocks: a request whose handler may block (storage, upstream HTTP)
  * is suspended once its body is read, handed to a worker thread, and resumed when the
- * handler has filled the response. Routes the server declares inline (cheap, no I/O) are
- * answered on the event thread. Bodies over max_body are refused with 413 before the
- * handler runs; their bytes are read and dropped so the connection stays usable.
+ * handler has filled the response. Routes the server declares inline run their handler on
+ * the event thread: it must not block, but it may defer its answer (the connection waits,
+ * suspended, for ttdm_http_finish) or hand the request to a worker (ttdm_http_to_worker).
+ * Bodies over max_body are refused with 413 before the handler runs; their bytes are read
+ * and dropped so the connection stays usable. Once stopping, requests still arriving on
+ * open connections are answered 503.
  */
 
 struct MHD_Connection;
