@@ -333,7 +333,7 @@ static struct customer make_customer(const struct account *a, const char *userna
 /* The customer writes; ts 0 means "now". Returns the message id in out. */
 static long customer_says(const struct customer *c, const char *text, int64_t ts, char *out)
 {
-    char path[256], tsbuf[48] = "";
+    char path[600], tsbuf[48] = "";
     cJSON *o;
     long status;
     snprintf(path, sizeof(path), "/sim/customers/%s/messages", c->customer_id);
