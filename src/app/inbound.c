@@ -56,12 +56,18 @@ static enum ttdm_err fetch_image(struct ttdm_app *app, const struct ttdm_channel
     return rc;
 }
 
+/* TikTok's echo of a message this server sent through the API. */
+static bool is_our_api_echo(const struct ttdm_webhook_event *ev)
+{
+    return ev->kind != TTDM_WEBHOOK_RECEIVE_MSG && strcmp(ev->source, "API") == 0;
+}
+
 /* The store's view of a message event for one channel; strings borrow from `ev`. */
 static void build_inbound(int64_t channel_id, const struct ttdm_webhook_event *ev,
                           struct ttdm_inbound *in)
 {
     bool from_customer = ev->kind == TTDM_WEBHOOK_RECEIVE_MSG;
-    bool our_api_echo = !from_customer && strcmp(ev->source, "API") == 0;
+    bool our_api_echo = is_our_api_echo(ev);
 
     memset(in, 0, sizeof(*in));
     in->channel_id = channel_id;
@@ -85,9 +91,10 @@ static void build_inbound(int64_t channel_id, const struct ttdm_webhook_event *e
 }
 
 /* Images are fetched from TikTok before storing, except our own sends (already on disk). */
-static bool needs_fetch(const struct ttdm_webhook_event *ev, const struct ttdm_inbound *in)
+static bool needs_fetch(const struct ttdm_webhook_event *ev)
 {
-    return in->type == TTDM_MSG_IMAGE && in->source != TTDM_SOURCE_AGENT && ev->media_id[0];
+    return ttdm_webhook_msg_type(ev->type) == TTDM_MSG_IMAGE && !is_our_api_echo(ev) &&
+           ev->media_id[0];
 }
 
 /* Tells live subscribers about a newly stored message (and the auto-reply it queued). */
@@ -113,7 +120,7 @@ static enum ttdm_err ingest_message(struct ttdm_app *app, const struct ttdm_chan
     enum ttdm_err rc;
 
     build_inbound(ch->id, ev, &in);
-    if (needs_fetch(ev, &in)) {
+    if (needs_fetch(ev)) {
         rc = fetch_image(app, ch, ev, path, sizeof(path), mime, sizeof(mime), &size, detail);
         if (rc)
             return rc;
@@ -169,11 +176,7 @@ static enum ttdm_err queue_stored(struct ttdm_app *app, struct pending_ingest *p
 /* A message that needs nothing but a durable write (no image to fetch, not a receipt). */
 static bool write_only(const struct ttdm_webhook_event *ev)
 {
-    struct ttdm_inbound in;
-    if (ev->kind == TTDM_WEBHOOK_MARK_READ)
-        return false;
-    build_inbound(0, ev, &in);
-    return !needs_fetch(ev, &in);
+    return ev->kind != TTDM_WEBHOOK_MARK_READ && !needs_fetch(ev);
 }
 
 enum ttdm_err ttdm_app_ingest_webhook_async(struct ttdm_app *app, const char *signature_header,
