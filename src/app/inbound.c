@@ -11,6 +11,7 @@
 #include "util/str.h"
 
 #define MAX_CHANNELS_PER_ACCOUNT 16
+
 /*
  * Fetches an inbound image before the message is stored, so an acknowledged image is never
  * lost. A transient failure asks TikTok to deliver again (503); a definite one stores the

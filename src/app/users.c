@@ -343,6 +343,9 @@ enum ttdm_err ttdm_app_apikey_principal(struct ttdm_app *app, const char *key,
 {
     char hash[TTDM_HEX_TOKEN];
     size_t len = key ? strlen(key) : 0;
+    int64_t workspace_id, role, read_ms;
+    uint64_t gen;
+    enum ttdm_err rc;
 
     memset(out, 0, sizeof(*out));
     if (len < sizeof(APIKEY_PREFIX) || len > 128)
@@ -350,15 +353,14 @@ enum ttdm_err ttdm_app_apikey_principal(struct ttdm_app *app, const char *key,
     ttdm_sha256_hex(key, len, hash);
     /* Every API call asks this: a key seen lately is answered from memory (keys are never
      * changed in place, only created). */
-    int64_t workspace_id, role;
     if (ttdm_lcache_get(&app->apikeys, hash, &workspace_id, &role)) {
         out->workspace_id = workspace_id;
         out->role = (enum ttdm_role)role;
         return TTDM_OK;
     }
-    uint64_t gen = ttdm_lcache_gen(&app->apikeys);
-    int64_t read_ms = ttdm_clock_mono_ms();
-    enum ttdm_err rc = ttdm_store_apikey_lookup(app->store, hash, &out->workspace_id, &out->role);
+    gen = ttdm_lcache_gen(&app->apikeys);
+    read_ms = ttdm_clock_mono_ms();
+    rc = ttdm_store_apikey_lookup(app->store, hash, &out->workspace_id, &out->role);
     if (rc == TTDM_OK)
         ttdm_lcache_put(&app->apikeys, gen, read_ms, hash, out->workspace_id, (int64_t)out->role);
     return rc;
