@@ -70,6 +70,7 @@ struct ttdm_app {
     bool outbox_claimer_started;
     bool outbox_claimer_done;
     pthread_t *outbox_threads; /* the senders */
+    int64_t *outbox_busy;      /* per sender: the conversation it is sending to, 0: none */
     unsigned n_outbox_threads;
 };
 

@@ -275,31 +275,73 @@ static void *claimer_main(void *arg)
     return NULL;
 }
 
+/* Whether a sender is sending a message of this conversation now. */
+static bool conversation_busy(const struct ttdm_app *app, int64_t conversation_id)
+{
+    for (unsigned i = 0; i < app->n_outbox_threads; i++) {
+        if (app->outbox_busy[i] == conversation_id)
+            return true;
+    }
+    return false;
+}
+
+/*
+ * Unlinks the first queued message whose conversation has nothing in flight, or returns
+ * NULL. A conversation's messages thus reach TikTok one after the other, in their order,
+ * whatever the number of senders (TikTok stamps each when it accepts it).
+ */
+static struct outbox_entry *take_next(struct ttdm_app *app)
+{
+    struct outbox_entry *prev = NULL;
+
+    for (struct outbox_entry *e = app->outbox_head; e; prev = e, e = e->next) {
+        if (conversation_busy(app, e->it.msg.conversation_id))
+            continue;
+        if (prev)
+            prev->next = e->next;
+        else
+            app->outbox_head = e->next;
+        if (app->outbox_tail == e)
+            app->outbox_tail = prev;
+        if (app->outbox_queued-- == queue_cap(app))
+            pthread_cond_signal(&app->outbox_cond); /* room again for the claimer */
+        return e;
+    }
+    return NULL;
+}
+
 /* Sends what the claimer queued; when stopping, drains the queue first. */
 static void *sender_main(void *arg)
 {
     struct ttdm_app *app = arg;
+    unsigned slot = 0;
 
     pthread_mutex_lock(&app->outbox_lock);
     for (;;) {
         struct outbox_entry *e;
-        while (!app->outbox_head && !app->outbox_claimer_done)
+        while (!(e = take_next(app)) && !(app->outbox_claimer_done && !app->outbox_head))
             pthread_cond_wait(&app->outbox_ready, &app->outbox_lock);
-        e = app->outbox_head;
         if (!e)
             break;
-        app->outbox_head = e->next;
-        if (!app->outbox_head)
-            app->outbox_tail = NULL;
-        if (app->outbox_queued-- == queue_cap(app))
-            pthread_cond_signal(&app->outbox_cond); /* room again for the claimer */
+        while (app->outbox_busy[slot] != 0) /* as many slots as senders: one is free */
+            slot = (slot + 1) % app->n_outbox_threads;
+        app->outbox_busy[slot] = e->it.msg.conversation_id;
         pthread_mutex_unlock(&app->outbox_lock);
 
         process(app, &e->it);
+
+        pthread_mutex_lock(&app->outbox_lock);
+        app->outbox_busy[slot] = 0;
+        /* A sender waiting for this conversation, or for the end, may go on. */
+        if (app->outbox_head || app->outbox_claimer_done)
+            pthread_cond_signal(&app->outbox_ready);
+        pthread_mutex_unlock(&app->outbox_lock);
         ttdm_outbox_items_cleanup(&e->it, 1);
         ttdm_free(e);
         pthread_mutex_lock(&app->outbox_lock);
     }
+    /* Wake the next sender waiting for the end. */
+    pthread_cond_signal(&app->outbox_ready);
     pthread_mutex_unlock(&app->outbox_lock);
     return NULL;
 }
@@ -327,6 +369,7 @@ enum ttdm_err ttdm_app_outbox_start(struct ttdm_app *app)
     app->outbox_kicked = true; /* look once at start: messages queued before a restart */
     app->n_outbox_threads = (unsigned)app->cfg.outbox_workers;
     app->outbox_threads = ttdm_calloc(app->n_outbox_threads, sizeof(pthread_t));
+    app->outbox_busy = ttdm_calloc(app->n_outbox_threads, sizeof(int64_t));
     if (pthread_create(&app->outbox_claimer, NULL, claimer_main, app)) {
         app->n_outbox_threads = 0;
         app->outbox_claimer_done = true;
@@ -357,6 +400,8 @@ void ttdm_app_outbox_stop(struct ttdm_app *app)
         pthread_join(app->outbox_threads[i], NULL);
     ttdm_free(app->outbox_threads);
     app->outbox_threads = NULL;
+    ttdm_free(app->outbox_busy);
+    app->outbox_busy = NULL;
     pthread_mutex_destroy(&app->outbox_lock);
     pthread_cond_destroy(&app->outbox_cond);
     pthread_cond_destroy(&app->outbox_ready);

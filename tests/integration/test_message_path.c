@@ -10,6 +10,7 @@
 
 #include "harness.h"
 #include "util/httpc.h"
+#include "util/str.h"
 
 static int count_direction(const cJSON *list, const char *direction)
 {
@@ -74,6 +75,73 @@ static void test_customer_to_agent_and_back(void **state)
     }
     assert_true(h_wait_message_status(&env, msg_id, "read", 5000, NULL));
 
+    h_env_stop(&env);
+    (void)state;
+}
+
+/* The business texts the simulator holds for a customer, in the order TikTok took them. */
+static int sim_business_texts(struct h_env *env, const struct h_customer *c, char texts[][32],
+                              int max)
+{
+    char path[512], enc[400];
+    cJSON *j = NULL;
+    const cJSON *m;
+    int n = 0;
+
+    assert_int_equal(ttdm_url_encode(c->conversation_id, enc, sizeof(enc)), 0);
+    snprintf(path, sizeof(path), "/sim/conversations/%s/messages", enc);
+    assert_int_equal(h_sim(env, "GET", path, NULL, &j), 200);
+    cJSON_ArrayForEach(m, h_get(j, "messages"))
+    {
+        const cJSON *t = h_get(m, "text");
+        if (n < max && cJSON_IsString(t) && strncmp(t->valuestring, "Reply ", 6) == 0)
+            snprintf(texts[n++], 32, "%s", t->valuestring);
+    }
+    cJSON_Delete(j);
+    return n;
+}
+
+/*
+ * Replies posted one after the other reach TikTok in that order, although the outbox has
+ * many senders: two conversations at once, eight replies each, and TikTok slow to take the
+ * very first one (the others queue behind it instead of overtaking it).
+ */
+static void test_replies_keep_their_order(void **state)
+{
+    struct h_env env;
+    struct h_customer cust[2];
+    int64_t conv[2], last[2] = {0, 0};
+    char texts[16][32], want[32];
+    cJSON *j = NULL;
+
+    h_env_start(&env, "order_shop", NULL);
+    h_customer_new(&env, "olga", "SG", &cust[0]);
+    h_customer_new(&env, "omar", "SG", &cust[1]);
+    for (int c = 0; c < 2; c++) {
+        assert_int_equal(h_customer_says(&env, &cust[c], "Hi", 1), 200);
+        conv[c] = h_conversation_id(&env, &cust[c]);
+    }
+    assert_int_equal(h_sim(&env, "POST", "/sim/faults",
+                           "{\"endpoint\":\"message/send\",\"kind\":\"delay\",\"count\":1,"
+                           "\"delay_ms\":400}",
+                           NULL),
+                     200);
+    for (int i = 1; i <= 8; i++) {
+        for (int c = 0; c < 2; c++) {
+            snprintf(want, sizeof(want), "Reply %d", i);
+            assert_int_equal(h_reply(&env, conv[c], want, &j), 202);
+            last[c] = h_int(j, "message.id");
+            cJSON_Delete(j);
+        }
+    }
+    for (int c = 0; c < 2; c++) {
+        assert_true(h_wait_message_status(&env, last[c], "sent", 10000, NULL));
+        assert_int_equal(sim_business_texts(&env, &cust[c], texts, 16), 8);
+        for (int i = 0; i < 8; i++) {
+            snprintf(want, sizeof(want), "Reply %d", i + 1);
+            assert_string_equal(texts[i], want);
+        }
+    }
     h_env_stop(&env);
     (void)state;
 }
@@ -245,6 +313,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_customer_to_agent_and_back),
+        cmocka_unit_test(test_replies_keep_their_order),
         cmocka_unit_test(test_app_echo_counts),
         cmocka_unit_test(test_inbound_types),
         cmocka_unit_test(test_live_events),
