@@ -1,4 +1,5 @@
 /* main.c -- the ttdm-sim command: run the TikTok Business Messaging simulator until a signal. */
+#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -81,6 +82,13 @@ int main(int argc, char **argv)
     sigset_t set;
     int sig = 0;
 
+    /*
+     * The simulator keeps every message it is sent, so its heap only grows: grow it in
+     * large steps and never give the top back, instead of one system call and a fresh page
+     * fault per few messages (a third of its CPU under the send benchmark).
+     */
+    mallopt(M_TOP_PAD, 32 << 20);
+    mallopt(M_TRIM_THRESHOLD, 128 << 20);
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0 ||
             strcmp(argv[i], "help") == 0) {

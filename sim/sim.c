@@ -92,6 +92,12 @@ static void on_request(void *ud, const struct ttdm_http_request *req,
     ttdm_http_resp_bytes(resp, 404, "text/plain; charset=utf-8", "404 page not found\n", 19);
 }
 
+static bool on_is_inline(void *ud, const char *method, const char *path)
+{
+    (void)ud;
+    return ttdm_sim_api_is_inline(method, path);
+}
+
 struct ttdm_sim *ttdm_sim_start(const struct ttdm_sim_config *cfg)
 {
     struct ttdm_sim *sim = ttdm_calloc(1, sizeof(*sim));
@@ -125,7 +131,7 @@ struct ttdm_sim *ttdm_sim_start(const struct ttdm_sim_config *cfg)
      * the simulator itself can answer 40907 instead of the server's 413. */
     hc.max_body = (size_t)sim->cfg.image_max_bytes * 2 + 1024 * 1024;
     sim->hooks = ttdm_sim_webhook_start(sim);
-    sim->httpd = ttdm_httpd_start(&hc, on_request, NULL, sim);
+    sim->httpd = ttdm_httpd_start(&hc, on_request, on_is_inline, sim);
     if (!sim->httpd) {
         ttdm_sim_stop(sim);
         return NULL;

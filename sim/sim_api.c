@@ -898,6 +898,12 @@ static bool count_and_apply_fault(struct ttdm_sim *sim, const struct api_route *
     int64_t code;
 
     pthread_mutex_lock(&sim->st.lock);
+    if (req->on_event_thread && sim->st.faults.n > 0) {
+        /* A fault may sleep: not on the event thread. The worker counts the call. */
+        pthread_mutex_unlock(&sim->st.lock);
+        ttdm_http_to_worker(resp);
+        return true;
+    }
     ttdm_sim_state_count(sim->st.stats.api_calls, r->endpoint);
     found = ttdm_sim_state_fault_take(&sim->st, r->endpoint, &f) ||
             (r->alias && ttdm_sim_state_fault_take(&sim->st, r->alias, &f));
@@ -932,6 +938,12 @@ static bool count_and_apply_fault(struct ttdm_sim *sim, const struct api_route *
         return true;
     }
     return false;
+}
+
+bool ttdm_sim_api_is_inline(const char *method, const char *path)
+{
+    return strcmp(method, "POST") == 0 && ttdm_starts_with(path, API_PREFIX) &&
+           strcmp(path + strlen(API_PREFIX), "business/message/send/") == 0;
 }
 
 bool ttdm_sim_api_endpoint_known(const char *name)

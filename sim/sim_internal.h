@@ -34,13 +34,20 @@ int64_t ttdm_sim_now_ms(struct ttdm_sim *sim);
 void ttdm_sim_sleep_ms(struct ttdm_sim *sim, int64_t ms);
 
 /* Request handlers. Each returns false when the path is not its own (the router answers 404).
- * Called on an httpd worker thread without the lock. */
+ * Called without the lock on an httpd worker thread, or on the event thread for the routes
+ * ttdm_sim_api_is_inline names. */
 bool ttdm_sim_api_handle(struct ttdm_sim *sim, const struct ttdm_http_request *req,
                          struct ttdm_http_response *resp);
 bool ttdm_sim_control_handle(struct ttdm_sim *sim, const struct ttdm_http_request *req,
                              struct ttdm_http_response *resp);
 /* True when name is an endpoint name faults may target (or "*"). */
 bool ttdm_sim_api_endpoint_known(const char *name);
+/*
+ * Whether a route is answered on the event thread: sending a message, the call every
+ * business makes most, which only touches memory. A queued fault may sleep, so while any
+ * is queued the handler passes such requests to a worker.
+ */
+bool ttdm_sim_api_is_inline(const char *method, const char *path);
 
 /* E1: the login page and its form posts (/v2/auth/authorize...). */
 bool ttdm_sim_oauth_page(struct ttdm_sim *sim, const struct ttdm_http_request *req,
