@@ -205,6 +205,32 @@ static bool is_rule_refusal(enum ttdm_err rc)
            rc == TTDM_ERR_RECONNECT_REQUIRED || rc == TTDM_ERR_TOKEN_EXPIRED;
 }
 
+/* The store's request for a message whose content R5 accepted as `type`. */
+static void send_request(const struct ttdm_app *app, const struct ttdm_send_input *in,
+                         enum ttdm_content_type type, const char *media_path,
+                         enum ttdm_image_format fmt, int64_t now, struct ttdm_send_request *req)
+{
+    memset(req, 0, sizeof(*req));
+    req->workspace_id = in->workspace_id;
+    req->conversation_id = in->conversation_id;
+    req->source = in->source;
+    req->type = type == TTDM_CONTENT_IMAGE ? TTDM_MSG_IMAGE : TTDM_MSG_TEXT;
+    req->text = type == TTDM_CONTENT_TEXT ? in->text : NULL;
+    req->text_len = type == TTDM_CONTENT_TEXT ? in->text_len : 0;
+    req->media_path = media_path[0] ? media_path : NULL;
+    req->media_mime = fmt ? ttdm_image_format_mime(fmt) : NULL;
+    req->media_size = (int64_t)in->image_len;
+    req->idempotency_key = in->idempotency_key;
+    req->now_ms = now;
+    req->skip_policy = !app->cfg.enforce_rules;
+}
+
+/* Analytics count what TikTok's rules refused: R1-R8 and the channel's reconnect. */
+static bool is_counted_refusal(enum ttdm_err rc)
+{
+    return rc >= TTDM_ERR_NO_CUSTOMER_MESSAGE && rc <= TTDM_ERR_RECONNECT_REQUIRED;
+}
+
 static enum ttdm_err send_checked(struct ttdm_app *app, const struct ttdm_send_input *in,
                                   struct ttdm_message *out, struct ttdm_reply_budget *budget,
                                   struct ttdm_err_detail *detail)
@@ -256,19 +282,7 @@ static enum ttdm_err send_checked(struct ttdm_app *app, const struct ttdm_send_i
         if (rc)
             return rc;
     }
-    memset(&req, 0, sizeof(req));
-    req.workspace_id = in->workspace_id;
-    req.conversation_id = in->conversation_id;
-    req.source = in->source;
-    req.type = type == TTDM_CONTENT_IMAGE ? TTDM_MSG_IMAGE : TTDM_MSG_TEXT;
-    req.text = type == TTDM_CONTENT_TEXT ? in->text : NULL;
-    req.text_len = type == TTDM_CONTENT_TEXT ? in->text_len : 0;
-    req.media_path = media_path[0] ? media_path : NULL;
-    req.media_mime = fmt ? ttdm_image_format_mime(fmt) : NULL;
-    req.media_size = (int64_t)in->image_len;
-    req.idempotency_key = in->idempotency_key;
-    req.now_ms = now;
-    req.skip_policy = !app->cfg.enforce_rules;
+    send_request(app, in, type, media_path, fmt, now, &req);
     rc = ttdm_store_reserve_send(app->store, &req, out, budget);
     if (rc) {
         if (is_rule_refusal(rc)) {
@@ -289,6 +303,88 @@ static enum ttdm_err send_checked(struct ttdm_app *app, const struct ttdm_send_i
     return TTDM_OK;
 }
 
+/* An asynchronous send: the request's strings are copies, the store fills msg and budget. */
+struct send_async {
+    struct ttdm_app *app;
+    struct ttdm_send_request req;
+    char *text;
+    char *idempotency_key;
+    struct ttdm_message msg;
+    struct ttdm_reply_budget budget;
+    ttdm_app_send_done_fn done;
+    void *ud;
+};
+
+/* On the writer thread, once the reservation is durable or refused. */
+static void on_send_reserved(void *ud, enum ttdm_err rc)
+{
+    struct send_async *x = ud;
+    struct ttdm_app *app = x->app;
+    struct ttdm_err_detail detail;
+
+    memset(&detail, 0, sizeof(detail));
+    if (rc == TTDM_OK) {
+        LOG_DEBUG("send", "queued message=%lld conversation=%lld", (long long)x->msg.id,
+                  (long long)x->req.conversation_id);
+        ttdm_app_outbox_kick(app);
+        ttdm_app_publish_message(app, x->req.workspace_id, x->msg.channel_id,
+                                 x->msg.conversation_id, x->msg.id);
+    } else {
+        if (is_rule_refusal(rc)) {
+            /* The budget that decided it, read in the refused transaction. */
+            detail.budget = x->budget;
+            detail.has_budget = true;
+        }
+        if (is_counted_refusal(rc))
+            ttdm_store_count_conversation_async(app->store, x->req.conversation_id, x->req.now_ms,
+                                                "refused", ttdm_err_code(rc));
+        LOG_INFO("send", "refused conversation=%lld code=%s", (long long)x->req.conversation_id,
+                 ttdm_err_code(rc));
+    }
+    x->done(x->ud, rc, &x->msg, &x->budget, &detail);
+    ttdm_message_cleanup(&x->msg);
+    ttdm_free(x->text);
+    ttdm_free(x->idempotency_key);
+    ttdm_free(x);
+}
+
+enum ttdm_err ttdm_app_send_async(struct ttdm_app *app, const struct ttdm_send_input *in,
+                                  ttdm_app_send_done_fn done, void *ud,
+                                  enum ttdm_ingest_state *state)
+{
+    enum ttdm_content_type type = TTDM_CONTENT_NONE;
+    struct send_async *x;
+    enum ttdm_err rc;
+
+    *state = TTDM_INGEST_BLOCKS;
+    /* A refusal here is counted with a read and a write, an image needs its regions read
+     * and its file written: both go to a thread. */
+    if (ttdm_policy_check_content(&app->rules, in->text, in->text_len, in->image, in->image_len,
+                                  &type) != TTDM_OK ||
+        type != TTDM_CONTENT_TEXT)
+        return TTDM_OK;
+    x = ttdm_calloc(1, sizeof(*x));
+    x->app = app;
+    x->done = done;
+    x->ud = ud;
+    x->text = ttdm_strndup(in->text, in->text_len);
+    x->idempotency_key = in->idempotency_key ? ttdm_strdup(in->idempotency_key) : NULL;
+    send_request(app, in, type, "", TTDM_IMAGE_UNKNOWN, ttdm_app_now(app), &x->req);
+    x->req.text = x->text;
+    x->req.idempotency_key = x->idempotency_key;
+    rc = ttdm_store_reserve_send_async(app->store, &x->req, &x->msg, &x->budget, on_send_reserved,
+                                       x);
+    if (rc) {
+        ttdm_free(x->text);
+        ttdm_free(x->idempotency_key);
+        ttdm_free(x);
+        *state = TTDM_INGEST_DONE;
+        return rc;
+    }
+    *state = TTDM_INGEST_PENDING;
+    return TTDM_OK;
+}
+
 enum ttdm_err ttdm_app_send(struct ttdm_app *app, const struct ttdm_send_input *in,
                             struct ttdm_message *out, struct ttdm_reply_budget *budget,
                             struct ttdm_err_detail *detail)
@@ -297,12 +393,6 @@ enum ttdm_err ttdm_app_send(struct ttdm_app *app, const struct ttdm_send_input *
     if (rc)
         ttdm_app_count_refusal(app, in->workspace_id, in->conversation_id, rc);
     return rc;
-}
-
-/* Analytics count what TikTok's rules refused: R1-R8 and the channel's reconnect. */
-static bool is_counted_refusal(enum ttdm_err rc)
-{
-    return rc >= TTDM_ERR_NO_CUSTOMER_MESSAGE && rc <= TTDM_ERR_RECONNECT_REQUIRED;
 }
 
 void ttdm_app_count_refusal(struct ttdm_app *app, int64_t workspace_id, int64_t conversation_id,

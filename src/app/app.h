@@ -59,7 +59,7 @@ enum ttdm_err ttdm_app_ingest_webhook(struct ttdm_app *app, const char *signatur
 /* Completion of an asynchronous ingest: rc as for ttdm_app_ingest_webhook. */
 typedef void (*ttdm_app_ingest_done_fn)(void *ud, enum ttdm_err rc);
 
-/* What became of an asynchronous ingest. */
+/* What became of an asynchronous ingest (or send). */
 enum ttdm_ingest_state {
     TTDM_INGEST_DONE,    /* finished in the call: answer with its rc */
     TTDM_INGEST_PENDING, /* queued: done(ud, rc) runs once the commit is durable */
@@ -101,6 +101,28 @@ struct ttdm_send_input {
 enum ttdm_err ttdm_app_send(struct ttdm_app *app, const struct ttdm_send_input *in,
                             struct ttdm_message *out, struct ttdm_reply_budget *budget,
                             struct ttdm_err_detail *detail);
+
+/*
+ * Completion of an asynchronous send, on the store's writer thread once the reservation is
+ * durable (or refused): quick, no store calls. On success `msg` is the queued message and
+ * `budget` the budget after it; otherwise `detail` says why, as ttdm_app_send's does. All
+ * three are valid during the call only.
+ */
+typedef void (*ttdm_app_send_done_fn)(void *ud, enum ttdm_err rc, const struct ttdm_message *msg,
+                                      const struct ttdm_reply_budget *budget,
+                                      const struct ttdm_err_detail *detail);
+
+/*
+ * ttdm_app_send without holding the calling thread, for an event loop. A text message needs
+ * no read before its reservation: it is queued to the writer's next group commit, the call
+ * returns TTDM_OK with *state PENDING, and done(ud, ...) runs later, once. Whatever needs a
+ * read or a file first (an image, a content refusal, which analytics count) does nothing
+ * and answers BLOCKS: send it with ttdm_app_send from a thread. When the write cannot be
+ * queued the state is DONE with the error. `in` need not outlive the call.
+ */
+enum ttdm_err ttdm_app_send_async(struct ttdm_app *app, const struct ttdm_send_input *in,
+                                  ttdm_app_send_done_fn done, void *ud,
+                                  enum ttdm_ingest_state *state);
 
 /* ---- Channels --------------------------------------------------------------------------- */
 

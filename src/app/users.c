@@ -341,6 +341,12 @@ enum ttdm_err ttdm_app_logout(struct ttdm_app *app, int64_t session_id)
 enum ttdm_err ttdm_app_apikey_principal(struct ttdm_app *app, const char *key,
                                         struct ttdm_principal *out)
 {
+    return ttdm_app_apikey_principal_ex(app, key, out, true);
+}
+
+enum ttdm_err ttdm_app_apikey_principal_ex(struct ttdm_app *app, const char *key,
+                                           struct ttdm_principal *out, bool may_block)
+{
     char hash[TTDM_HEX_TOKEN];
     size_t len = key ? strlen(key) : 0;
     int64_t workspace_id, role, read_ms;
@@ -358,6 +364,8 @@ enum ttdm_err ttdm_app_apikey_principal(struct ttdm_app *app, const char *key,
         out->role = (enum ttdm_role)role;
         return TTDM_OK;
     }
+    if (!may_block)
+        return TTDM_ERR_UNAVAILABLE;
     gen = ttdm_lcache_gen(&app->apikeys);
     read_ms = ttdm_clock_mono_ms();
     rc = ttdm_store_apikey_lookup(app->store, hash, &out->workspace_id, &out->role);

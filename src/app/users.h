@@ -48,7 +48,13 @@ enum ttdm_err ttdm_app_session_check(struct ttdm_app *app, const char *token,
 /* Ends the session. */
 enum ttdm_err ttdm_app_logout(struct ttdm_app *app, int64_t session_id);
 
-/* UNAUTHORIZED when the key is unknown; else the key's workspace and role. */
+/*
+ * UNAUTHORIZED when the key is unknown; else the key's workspace and role. With may_block
+ * false (an event loop calls) only keys seen lately are answered, from memory; any other
+ * key gives TTDM_ERR_UNAVAILABLE without reading: ask again from a thread.
+ */
+enum ttdm_err ttdm_app_apikey_principal_ex(struct ttdm_app *app, const char *key,
+                                           struct ttdm_principal *out, bool may_block);
 enum ttdm_err ttdm_app_apikey_principal(struct ttdm_app *app, const char *key,
                                         struct ttdm_principal *out);
 /* ttdm_app_apikey_create with a role (workspace 0: the first one). */

@@ -167,10 +167,17 @@ static int authenticate(struct route_ctx *c)
     const char *auth = ttdm_http_header(c->req, "Authorization");
     const char *key = ttdm_http_header(c->req, "X-Api-Key");
     const char *session = ttdm_http_cookie(c->req, TTDM_SESSION_COOKIE);
+    enum ttdm_err rc;
+
     if (auth && ttdm_slice_ieq(auth, strlen(auth) < 7 ? strlen(auth) : 7, "Bearer "))
         key = auth + 7;
-    if ((!key || !*key) && session && *session)
+    if ((!key || !*key) && session && *session) {
+        if (c->req->on_event_thread) {
+            ttdm_http_to_worker(c->resp); /* sessions are read from the store */
+            return -1;
+        }
         return authenticate_session(c, session);
+    }
     if (!key || !*key) {
         reply_err(c, TTDM_ERR_UNAUTHORIZED,
                   "This route needs an API key: send 'Authorization: Bearer <key>'. Create one "
@@ -178,7 +185,12 @@ static int authenticate(struct route_ctx *c)
                   NULL);
         return -1;
     }
-    if (ttdm_app_apikey_principal(c->srv->app, key, &c->who)) {
+    rc = ttdm_app_apikey_principal_ex(c->srv->app, key, &c->who, !c->req->on_event_thread);
+    if (rc == TTDM_ERR_UNAVAILABLE && c->req->on_event_thread) {
+        ttdm_http_to_worker(c->resp); /* a key not seen lately: read it on a worker */
+        return -1;
+    }
+    if (rc) {
         reply_err(c, TTDM_ERR_UNAUTHORIZED,
                   "The API key is not valid. Check it, or create a new one with 'ttdm apikey "
                   "create'.",
@@ -371,10 +383,60 @@ static int decode_image(struct route_ctx *c, const cJSON *img, unsigned char **o
     return 0;
 }
 
+/* The answer to a send, from a worker or from the writer's completion. */
+static void render_send(struct ttdm_http_response *resp, enum ttdm_err rc,
+                        const struct ttdm_message *msg, const struct ttdm_reply_budget *b,
+                        const struct ttdm_err_detail *d)
+{
+    cJSON *root;
+
+    if (rc) {
+        struct ttdm_err_detail why = *d;
+        if (rc == TTDM_ERR_NOT_FOUND && !why.message[0])
+            snprintf(why.message, sizeof(why.message), "No conversation with this id.");
+        ttdm_render_error(resp, rc, NULL, &why);
+        return;
+    }
+    root = cJSON_CreateObject();
+    cJSON_AddItemToObject(root, "message", ttdm_render_message(msg));
+    cJSON_AddItemToObject(root, "reply_budget", ttdm_render_budget(b));
+    ttdm_http_resp_json(resp, 202, root);
+}
+
+/* On the store's writer thread: the reservation of an inline send is durable or refused. */
+static void on_send_reserved(void *ud, enum ttdm_err rc, const struct ttdm_message *msg,
+                             const struct ttdm_reply_budget *b, const struct ttdm_err_detail *d)
+{
+    struct ttdm_http_deferred *deferred = ud;
+
+    render_send(ttdm_http_deferred_response(deferred), rc, msg, b, d);
+    ttdm_http_finish(deferred);
+}
+
+/*
+ * On the event thread a text send is queued to the writer and answered after its commit;
+ * an image, a content refusal or anything else that reads first goes to a worker.
+ */
+static void send_inline(struct route_ctx *c, const struct ttdm_send_input *in)
+{
+    struct ttdm_http_deferred *deferred = ttdm_http_defer(c->resp);
+    enum ttdm_ingest_state state;
+    enum ttdm_err rc = ttdm_app_send_async(c->srv->app, in, on_send_reserved, deferred, &state);
+
+    if (state == TTDM_INGEST_PENDING)
+        return;
+    if (state == TTDM_INGEST_BLOCKS) {
+        ttdm_http_to_worker(c->resp);
+        return;
+    }
+    reply_err(c, rc, NULL, NULL);
+    ttdm_http_finish(deferred);
+}
+
 static void on_send(struct route_ctx *c, int64_t conv_id)
 {
     char perr[160];
-    cJSON *body = NULL, *root;
+    cJSON *body = NULL;
     const cJSON *img;
     const char *text = NULL;
     unsigned char *image = NULL;
@@ -408,6 +470,10 @@ static void on_send(struct route_ctx *c, int64_t conv_id)
         goto done;
     }
     img = cJSON_GetObjectItemCaseSensitive(body, "image");
+    if (img && !cJSON_IsNull(img) && c->req->on_event_thread) {
+        ttdm_http_to_worker(c->resp); /* decoded, checked and written on a worker */
+        goto done;
+    }
     if (img && !cJSON_IsNull(img) && decode_image(c, img, &image, &image_len))
         goto done;
 
@@ -424,17 +490,12 @@ static void on_send(struct route_ctx *c, int64_t conv_id)
         reply_bad_request(c, "%s", "Header 'Idempotency-Key' must be at most 128 characters.");
         goto done;
     }
-    rc = ttdm_app_send(c->srv->app, &in, &msg, &b, &d);
-    if (rc) {
-        if (rc == TTDM_ERR_NOT_FOUND && !d.message[0])
-            snprintf(d.message, sizeof(d.message), "No conversation with this id.");
-        reply_err(c, rc, NULL, &d);
+    if (c->req->on_event_thread) {
+        send_inline(c, &in);
         goto done;
     }
-    root = cJSON_CreateObject();
-    cJSON_AddItemToObject(root, "message", ttdm_render_message(&msg));
-    cJSON_AddItemToObject(root, "reply_budget", ttdm_render_budget(&b));
-    ttdm_http_resp_json(c->resp, 202, root);
+    rc = ttdm_app_send(c->srv->app, &in, &msg, &b, &d);
+    render_send(c->resp, rc, &msg, &b, &d);
 done:
     ttdm_message_cleanup(&msg);
     ttdm_free(image);
@@ -740,15 +801,30 @@ static void on_request(void *ud, const struct ttdm_http_request *req,
 }
 
 /*
- * Cheap routes are answered on the event thread, and so are TikTok's webhooks: their hot
- * path (verify, parse, queue the write) never blocks, and the rest goes to a worker
- * (ttdm_http_to_worker). Everything else touching storage runs on the workers.
+ * Cheap routes are answered on the event thread, and so are TikTok's webhooks and agents'
+ * text replies: their hot path (verify or authenticate from memory, parse, queue the write)
+ * never blocks, and the rest goes to a worker (ttdm_http_to_worker). Everything else
+ * touching storage runs on the workers.
  */
 static bool on_is_inline(void *ud, const char *method, const char *path)
 {
+    static const char conv[] = "/api/v1/conversations/", msgs[] = "/messages";
+    size_t digits = 0, n = strlen(path);
+
     (void)ud;
-    return strcmp(path, "/healthz") == 0 ||
-           (strcmp(method, "POST") == 0 && strcmp(path, "/webhooks/tiktok") == 0);
+    if (strcmp(path, "/healthz") == 0)
+        return true;
+    if (strcmp(method, "POST") != 0)
+        return false;
+    if (strcmp(path, "/webhooks/tiktok") == 0)
+        return true;
+    /* An agent's reply: POST /api/v1/conversations/{id}/messages. */
+    if (n <= sizeof(conv) - 1 + sizeof(msgs) - 1 || strncmp(path, conv, sizeof(conv) - 1) != 0 ||
+        strcmp(path + n - (sizeof(msgs) - 1), msgs) != 0)
+        return false;
+    for (const char *p = path + sizeof(conv) - 1; *p >= '0' && *p <= '9'; p++)
+        digits++;
+    return digits > 0 && sizeof(conv) - 1 + digits + sizeof(msgs) - 1 == n;
 }
 
 struct ttdm_server *ttdm_server_start(struct ttdm_app *app)

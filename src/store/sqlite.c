@@ -2709,6 +2709,62 @@ enum ttdm_err ttdm_store_reserve_send(struct ttdm_store *s, const struct ttdm_se
     return rc;
 }
 
+struct reserve_async {
+    struct reserve_args a; /* first: the operation's argument is both &x->a and x */
+    struct ttdm_reply_budget *budget;
+    ttdm_store_done_fn done;
+    void *ud;
+};
+
+/* The asynchronous form may run more than once (group_commit.h): each run starts afresh. */
+static enum ttdm_err tx_reserve_send_fresh(struct ttdm_sql_conn *c, void *arg)
+{
+    struct reserve_async *x = arg;
+
+    ttdm_message_cleanup(x->a.out);
+    memset(x->a.out, 0, sizeof(*x->a.out));
+    memset(&x->a.budget, 0, sizeof(x->a.budget));
+    return tx_reserve_send(c, &x->a);
+}
+
+static void on_reserved(void *arg, enum ttdm_err rc)
+{
+    struct reserve_async *x = arg;
+
+    if (rc != TTDM_OK) {
+        ttdm_message_cleanup(x->a.out);
+        memset(x->a.out, 0, sizeof(*x->a.out));
+    }
+    if (rc == TTDM_OK || is_rule_refusal(rc))
+        *x->budget = x->a.budget;
+    else
+        memset(x->budget, 0, sizeof(*x->budget));
+    x->done(x->ud, rc);
+    ttdm_free(x);
+}
+
+enum ttdm_err ttdm_store_reserve_send_async(struct ttdm_store *s,
+                                            const struct ttdm_send_request *req,
+                                            struct ttdm_message *out,
+                                            struct ttdm_reply_budget *budget,
+                                            ttdm_store_done_fn done, void *ud)
+{
+    struct reserve_async *x = ttdm_calloc(1, sizeof(*x));
+    enum ttdm_err rc;
+
+    memset(out, 0, sizeof(*out));
+    memset(budget, 0, sizeof(*budget));
+    x->a.req = req;
+    x->a.out = out;
+    x->budget = budget;
+    x->done = done;
+    x->ud = ud;
+    rc = ttdm_group_commit_submit(s->gc, tx_reserve_send_fresh, x, on_reserved);
+    if (rc)
+        ttdm_free(x);
+    return rc;
+}
+
 struct claim_args {
     int64_t now;
     int64_t lease_ms;
@@ -3604,6 +3660,48 @@ enum ttdm_err ttdm_store_analytics_count(struct ttdm_store *s, int64_t channel_i
 {
     struct count_args a = {channel_id, at_ms, nz(metric), nz(key), delta};
     return ttdm_group_commit_run(s->gc, tx_analytics_count, &a);
+}
+
+struct conv_count_async {
+    int64_t conversation_id;
+    int64_t at;
+    const char *metric; /* static strings */
+    const char *key;
+};
+
+static enum ttdm_err tx_conversation_count(struct ttdm_sql_conn *c, void *arg)
+{
+    struct conv_count_async *x = arg;
+    struct conv_row r;
+    enum ttdm_err rc = conv_load(c, x->conversation_id, &r);
+
+    if (rc)
+        return rc;
+    return counter_add(c, r.workspace_id, r.channel_id, day_of(c, x->at), x->metric, x->key, 1);
+}
+
+static void on_conversation_counted(void *arg, enum ttdm_err rc)
+{
+    struct conv_count_async *x = arg;
+
+    if (rc)
+        LOG_WARN(LOG_MODULE, "conversation=%lld: %s/%s could not be counted (%s)",
+                 (long long)x->conversation_id, x->metric, x->key, ttdm_err_code(rc));
+    ttdm_free(x);
+}
+
+enum ttdm_err ttdm_store_count_conversation_async(struct ttdm_store *s, int64_t conversation_id,
+                                                  int64_t at_ms, const char *metric,
+                                                  const char *key)
+{
+    struct conv_count_async *x = ttdm_calloc(1, sizeof(*x));
+    enum ttdm_err rc;
+
+    *x = (struct conv_count_async){conversation_id, at_ms, metric, key};
+    rc = ttdm_group_commit_submit(s->gc, tx_conversation_count, x, on_conversation_counted);
+    if (rc)
+        ttdm_free(x);
+    return rc;
 }
 
 static void response_add(struct ttdm_analytics_day *d, size_t *cap, int64_t ms)

@@ -359,6 +359,19 @@ struct ttdm_send_request {
 enum ttdm_err ttdm_store_reserve_send(struct ttdm_store *s, const struct ttdm_send_request *req,
                                       struct ttdm_message *out, struct ttdm_reply_budget *budget);
 
+/*
+ * The same reservation queued to the writer without waiting. `req` (and what it points to),
+ * `out` and `budget` must stay valid until done(ud, rc) runs, once, on the writer thread
+ * after the commit (quick, no store calls); *out and *budget are then as reserve_send
+ * leaves them. Nothing is queued, and done never runs, when an error is returned here.
+ */
+typedef void (*ttdm_store_done_fn)(void *ud, enum ttdm_err rc);
+enum ttdm_err ttdm_store_reserve_send_async(struct ttdm_store *s,
+                                            const struct ttdm_send_request *req,
+                                            struct ttdm_message *out,
+                                            struct ttdm_reply_budget *budget,
+                                            ttdm_store_done_fn done, void *ud);
+
 struct ttdm_outbox_item {
     struct ttdm_message msg; /* owned: ttdm_message_cleanup */
     int64_t workspace_id;
@@ -384,7 +397,6 @@ enum ttdm_err ttdm_store_mark_sent(struct ttdm_store *s, int64_t message_id,
  * thread after the commit (quick, no store calls), unless an error is returned here. The
  * TikTok id is copied.
  */
-typedef void (*ttdm_store_done_fn)(void *ud, enum ttdm_err rc);
 enum ttdm_err ttdm_store_mark_sent_async(struct ttdm_store *s, int64_t message_id,
                                          const char *tiktok_message_id, int64_t now_ms,
                                          ttdm_store_done_fn done, void *ud);
@@ -502,6 +514,15 @@ enum ttdm_err ttdm_store_channel_analytics(struct ttdm_store *s, int64_t workspa
 /* Adds delta to a counter of the channel's day (`at_ms` names the day). */
 enum ttdm_err ttdm_store_analytics_count(struct ttdm_store *s, int64_t channel_id, int64_t at_ms,
                                          const char *metric, const char *key, int64_t delta);
+
+/*
+ * Adds 1 to a counter of the conversation's channel and day, queued to the writer without
+ * waiting (callable from the writer's completion callbacks). `metric` and `key` must be
+ * static strings. A failure is logged, never reported.
+ */
+enum ttdm_err ttdm_store_count_conversation_async(struct ttdm_store *s, int64_t conversation_id,
+                                                  int64_t at_ms, const char *metric,
+                                                  const char *key);
 
 /* ---- Diagnostics ------------------------------------------------------------------------ */
 

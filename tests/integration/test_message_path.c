@@ -146,6 +146,61 @@ static void test_replies_keep_their_order(void **state)
     (void)state;
 }
 
+/* A reply with an Idempotency-Key, as the API answers it on its event thread. */
+static long reply_once(struct h_env *env, int64_t conv, const char *key, const char *text,
+                       cJSON **json)
+{
+    char url[256], auth[256], idem[160], body[256];
+    const char *headers[] = {auth, idem, "Content-Type: application/json", NULL};
+
+    snprintf(url, sizeof(url), "%s/api/v1/conversations/%lld/messages", env->ttdm_url,
+             (long long)conv);
+    snprintf(auth, sizeof(auth), "Authorization: Bearer %s", env->api_key);
+    snprintf(idem, sizeof(idem), "Idempotency-Key: %s", key);
+    snprintf(body, sizeof(body), "{\"text\":\"%s\"}", text);
+    return h_http("POST", url, headers, body, 0, json);
+}
+
+/*
+ * A text reply is reserved from the event thread once the API key is known: a retry with
+ * the same Idempotency-Key answers the same message without using a reply, the same key
+ * with other content is a conflict, and TikTok gets the message once.
+ */
+static void test_idempotent_reply(void **state)
+{
+    struct h_env env;
+    struct h_customer c;
+    cJSON *j = NULL;
+    int64_t conv, id;
+
+    h_env_start(&env, "idem_shop", NULL);
+    h_customer_new(&env, "ines", "SG", &c);
+    assert_int_equal(h_customer_says(&env, &c, "Hi", 1), 200);
+    conv = h_conversation_id(&env, &c);
+
+    assert_int_equal(reply_once(&env, conv, "reply-1", "Only once", &j), 202);
+    id = h_int(j, "message.id");
+    assert_int_equal(h_int(j, "reply_budget.replies_left"), 9);
+    cJSON_Delete(j);
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(reply_once(&env, conv, "reply-1", "Only once", &j), 202);
+        assert_int_equal(h_int(j, "message.id"), id);
+        assert_int_equal(h_int(j, "reply_budget.replies_left"), 9);
+        cJSON_Delete(j);
+    }
+    assert_int_equal(reply_once(&env, conv, "reply-1", "Something else", &j), 409);
+    assert_string_equal(h_str(j, "error.code"), "conflict");
+    cJSON_Delete(j);
+    assert_int_equal(h_reply(&env, conv + 1000, "Nobody", &j), 404);
+    assert_string_equal(h_str(j, "error.code"), "not_found");
+    cJSON_Delete(j);
+
+    assert_true(h_wait_message_status(&env, id, "sent", 10000, NULL));
+    assert_int_equal(h_sim_count_text(&env, &c, "Only once"), 1);
+    h_env_stop(&env);
+    (void)state;
+}
+
 static void test_app_echo_counts(void **state)
 {
     struct h_env env;
@@ -314,6 +369,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_customer_to_agent_and_back),
         cmocka_unit_test(test_replies_keep_their_order),
+        cmocka_unit_test(test_idempotent_reply),
         cmocka_unit_test(test_app_echo_counts),
         cmocka_unit_test(test_inbound_types),
         cmocka_unit_test(test_live_events),
