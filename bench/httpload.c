@@ -261,6 +261,16 @@ static void issue(struct engine *e, struct conn *c)
     e->r->sent++;
     c->start_wall = httpload_wall_us();
     c->start_mono = httpload_mono_us();
+    if (e->o->rate > 0) {
+        /* Paced: a request is late when no connection was free at its time. Its latency
+         * counts from when it was due, so a slow server cannot hide the requests it delayed
+         * (no coordinated omission). */
+        int64_t due = e->t0 + (int64_t)((double)c->seq * 1e6 / e->o->rate);
+        if (due < c->start_mono) {
+            c->start_wall -= c->start_mono - due;
+            c->start_mono = due;
+        }
+    }
     if (c->seq == e->o->warmup)
         e->measure_start = c->start_mono;
     for (;;) {

@@ -39,7 +39,8 @@ typedef bool (*httpload_next_fn)(void *ud, uint64_t seq, struct httpload_req *ou
 
 /*
  * Called for each answered request: HTTP status, the body (NOT NUL-terminated), the wall
- * clock (CLOCK_REALTIME, µs) when its first byte was written, and its latency in µs.
+ * clock (CLOCK_REALTIME, µs) when its first byte was written (paced: when it was due, if
+ * that was earlier), and its latency in µs from that moment.
  * status is 0 when the connection failed before an answer.
  */
 typedef void (*httpload_done_fn)(void *ud, uint64_t seq, int status, const char *body,
@@ -50,7 +51,8 @@ struct httpload_opts {
     int connections;       /* concurrent keep-alive connections, each one request in flight */
     uint64_t max_requests; /* stop issuing after this many ... */
     double max_seconds;    /* ... or after this long, whichever comes first */
-    double rate;           /* requests per second, evenly paced; 0 = as fast as answered */
+    double rate;           /* requests per second, evenly paced (latency from when each was
+                              due); 0 = as fast as answered */
     uint64_t warmup;       /* the first `warmup` requests are sent but not measured */
     httpload_next_fn next;
     httpload_done_fn done; /* may be NULL */
