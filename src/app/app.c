@@ -223,6 +223,8 @@ static void send_request(const struct ttdm_app *app, const struct ttdm_send_inpu
     req->idempotency_key = in->idempotency_key;
     req->now_ms = now;
     req->skip_policy = !app->cfg.enforce_rules;
+    /* This process's senders take a new message at once when they run (no claim). */
+    req->lease_ms = app->outbox_threads ? app->cfg.outbox_lease_ms : 0;
 }
 
 /* Analytics count what TikTok's rules refused: R1-R8 and the channel's reconnect. */
@@ -238,6 +240,7 @@ static enum ttdm_err send_checked(struct ttdm_app *app, const struct ttdm_send_i
     struct ttdm_conversation_view conv;
     struct ttdm_reply_budget before;
     struct ttdm_send_request req;
+    struct ttdm_outbox_item leased;
     enum ttdm_content_type type = TTDM_CONTENT_NONE;
     enum ttdm_image_format fmt = TTDM_IMAGE_UNKNOWN;
     char media_path[TTDM_PATH_MAX] = "";
@@ -283,6 +286,7 @@ static enum ttdm_err send_checked(struct ttdm_app *app, const struct ttdm_send_i
             return rc;
     }
     send_request(app, in, type, media_path, fmt, now, &req);
+    req.leased = &leased;
     rc = ttdm_store_reserve_send(app->store, &req, out, budget);
     if (rc) {
         if (is_rule_refusal(rc)) {
@@ -298,7 +302,7 @@ static enum ttdm_err send_checked(struct ttdm_app *app, const struct ttdm_send_i
     }
     LOG_DEBUG("send", "queued message=%lld conversation=%lld", (long long)out->id,
               (long long)in->conversation_id);
-    ttdm_app_outbox_kick(app);
+    ttdm_app_outbox_take_leased(app, &leased);
     ttdm_app_publish_message(app, in->workspace_id, out->channel_id, out->conversation_id, out->id);
     return TTDM_OK;
 }
@@ -311,41 +315,61 @@ struct send_async {
     char *idempotency_key;
     struct ttdm_message msg;
     struct ttdm_reply_budget budget;
+    struct ttdm_outbox_item leased;
+    enum ttdm_err rc;
     ttdm_app_send_done_fn done;
     void *ud;
 };
+
+/* The caller's answer, then the end of the send. */
+static void send_async_finish(struct send_async *x)
+{
+    struct ttdm_err_detail detail;
+
+    memset(&detail, 0, sizeof(detail));
+    if (x->rc != TTDM_OK && is_rule_refusal(x->rc)) {
+        /* The budget that decided it, read in the refused transaction. */
+        detail.budget = x->budget;
+        detail.has_budget = true;
+    }
+    x->done(x->ud, x->rc, &x->msg, &x->budget, &detail);
+    ttdm_outbox_items_cleanup(&x->leased, 1);
+    ttdm_message_cleanup(&x->msg);
+    ttdm_free(x->text);
+    ttdm_free(x->idempotency_key);
+    ttdm_free(x);
+}
+
+/* On the writer thread: the refusal is counted, so analytics show it once it is answered. */
+static void on_refusal_counted(void *ud, enum ttdm_err rc)
+{
+    (void)rc; /* logged by the store; the refusal is answered all the same */
+    send_async_finish(ud);
+}
 
 /* On the writer thread, once the reservation is durable or refused. */
 static void on_send_reserved(void *ud, enum ttdm_err rc)
 {
     struct send_async *x = ud;
     struct ttdm_app *app = x->app;
-    struct ttdm_err_detail detail;
 
-    memset(&detail, 0, sizeof(detail));
+    x->rc = rc;
     if (rc == TTDM_OK) {
         LOG_DEBUG("send", "queued message=%lld conversation=%lld", (long long)x->msg.id,
                   (long long)x->req.conversation_id);
-        ttdm_app_outbox_kick(app);
+        ttdm_app_outbox_take_leased(app, &x->leased);
         ttdm_app_publish_message(app, x->req.workspace_id, x->msg.channel_id,
                                  x->msg.conversation_id, x->msg.id);
     } else {
-        if (is_rule_refusal(rc)) {
-            /* The budget that decided it, read in the refused transaction. */
-            detail.budget = x->budget;
-            detail.has_budget = true;
-        }
-        if (is_counted_refusal(rc))
-            ttdm_store_count_conversation_async(app->store, x->req.conversation_id, x->req.now_ms,
-                                                "refused", ttdm_err_code(rc));
         LOG_INFO("send", "refused conversation=%lld code=%s", (long long)x->req.conversation_id,
                  ttdm_err_code(rc));
+        if (is_counted_refusal(rc) &&
+            ttdm_store_count_conversation_async(app->store, x->req.conversation_id, x->req.now_ms,
+                                                "refused", ttdm_err_code(rc), on_refusal_counted,
+                                                x) == TTDM_OK)
+            return;
     }
-    x->done(x->ud, rc, &x->msg, &x->budget, &detail);
-    ttdm_message_cleanup(&x->msg);
-    ttdm_free(x->text);
-    ttdm_free(x->idempotency_key);
-    ttdm_free(x);
+    send_async_finish(x);
 }
 
 enum ttdm_err ttdm_app_send_async(struct ttdm_app *app, const struct ttdm_send_input *in,
@@ -372,6 +396,7 @@ enum ttdm_err ttdm_app_send_async(struct ttdm_app *app, const struct ttdm_send_i
     send_request(app, in, type, "", TTDM_IMAGE_UNKNOWN, ttdm_app_now(app), &x->req);
     x->req.text = x->text;
     x->req.idempotency_key = x->idempotency_key;
+    x->req.leased = &x->leased;
     rc = ttdm_store_reserve_send_async(app->store, &x->req, &x->msg, &x->budget, on_send_reserved,
                                        x);
     if (rc) {

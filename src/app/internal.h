@@ -90,6 +90,13 @@ enum ttdm_err ttdm_app_media_load(const char *path, size_t max, unsigned char **
 
 enum ttdm_err ttdm_app_outbox_start(struct ttdm_app *app);
 void ttdm_app_outbox_stop(struct ttdm_app *app);
+/*
+ * The lease a reservation took for a new message: the senders take the item (moved out of
+ * *it, which is left empty) without waiting for a claim. If the item is empty (no lease was
+ * taken) or the outbox is not running, the claimer is kicked instead and a lease left
+ * behind ends by itself (outbox_lease_ms), as after a crash. Not after ttdm_app_outbox_stop.
+ */
+void ttdm_app_outbox_take_leased(struct ttdm_app *app, struct ttdm_outbox_item *it);
 
 /* "Failed sending <preview> to customer with error: <reason>" into out. */
 void ttdm_app_failure_text(const char *text, const char *reason, char *out, size_t out_size);

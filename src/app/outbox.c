@@ -346,6 +346,32 @@ static void *sender_main(void *arg)
     return NULL;
 }
 
+void ttdm_app_outbox_take_leased(struct ttdm_app *app, struct ttdm_outbox_item *it)
+{
+    struct outbox_entry *e;
+
+    if (it->msg.id == 0 || !app->outbox_threads) {
+        ttdm_outbox_items_cleanup(it, 1);
+        memset(it, 0, sizeof(*it));
+        ttdm_app_outbox_kick(app);
+        return;
+    }
+    e = ttdm_calloc(1, sizeof(*e));
+    e->it = *it; /* takes the message's heap parts */
+    memset(it, 0, sizeof(*it));
+    pthread_mutex_lock(&app->outbox_lock);
+    /* Behind whatever is queued: a conversation's older messages go first. The queue may
+     * pass its cap by the replies in flight; the claimer waits until there is room. */
+    if (app->outbox_tail)
+        app->outbox_tail->next = e;
+    else
+        app->outbox_head = e;
+    app->outbox_tail = e;
+    app->outbox_queued++;
+    pthread_cond_signal(&app->outbox_ready);
+    pthread_mutex_unlock(&app->outbox_lock);
+}
+
 void ttdm_app_outbox_kick(struct ttdm_app *app)
 {
     pthread_mutex_lock(&app->outbox_lock);

@@ -2600,6 +2600,29 @@ done:
     return rc;
 }
 
+static enum ttdm_err claim_one(struct ttdm_sql_conn *c, int64_t id, int64_t lease_until,
+                               struct ttdm_outbox_item *item);
+
+/* Whether a message of the conversation older than msg_id still waits in the outbox. */
+static enum ttdm_err older_queued(struct ttdm_sql_conn *c, int64_t conversation_id, int64_t msg_id,
+                                  bool *found)
+{
+    sqlite3_stmt *st = NULL;
+    enum ttdm_err rc;
+
+    rc = ttdm_sql_prepare(c,
+                          "SELECT 1 FROM messages WHERE conversation_id = ?1"
+                          " AND status = 'queued' AND id < ?2 LIMIT 1",
+                          &st);
+    if (rc)
+        return rc;
+    ttdm_sql_bind_i64(c, st, 1, conversation_id);
+    ttdm_sql_bind_i64(c, st, 2, msg_id);
+    rc = ttdm_sql_step(c, st, found);
+    ttdm_sql_reset(st);
+    return rc;
+}
+
 static enum ttdm_err tx_reserve_send(struct ttdm_sql_conn *c, void *arg)
 {
     struct reserve_args *a = arg;
@@ -2673,7 +2696,23 @@ static enum ttdm_err tx_reserve_send(struct ttdm_sql_conn *c, void *arg)
     if (!was_counted)
         chs.daily_used++;
     ttdm_policy_budget(c->rules, &cs, &chs, now, &a->budget);
-    return message_load(c, 0, msg_id, a->out);
+    rc = message_load(c, 0, msg_id, a->out);
+    if (rc == TTDM_OK && req->lease_ms > 0 && req->leased != NULL) {
+        bool older = false;
+        rc = older_queued(c, r.id, msg_id, &older);
+        if (rc == TTDM_OK && !older)
+            rc = claim_one(c, msg_id, now + req->lease_ms, req->leased);
+    }
+    return rc;
+}
+
+/* A lease that did not happen (or was rolled back): nothing to hand to the senders. */
+static void lease_forget(struct ttdm_outbox_item *leased)
+{
+    if (leased == NULL)
+        return;
+    ttdm_outbox_items_cleanup(leased, 1);
+    memset(leased, 0, sizeof(*leased));
 }
 
 /* True for the refusals reserve_send reports with a meaningful budget. */
@@ -2692,11 +2731,14 @@ enum ttdm_err ttdm_store_reserve_send(struct ttdm_store *s, const struct ttdm_se
     if (out == NULL)
         out = &local;
     memset(out, 0, sizeof(*out));
+    if (req->leased != NULL)
+        memset(req->leased, 0, sizeof(*req->leased));
     a.out = out;
     rc = ttdm_group_commit_run(s->gc, tx_reserve_send, &a);
     if (rc != TTDM_OK) {
         ttdm_message_cleanup(out);
         memset(out, 0, sizeof(*out));
+        lease_forget(req->leased);
     }
     if (budget != NULL) {
         if (rc == TTDM_OK || is_rule_refusal(rc))
@@ -2724,6 +2766,7 @@ static enum ttdm_err tx_reserve_send_fresh(struct ttdm_sql_conn *c, void *arg)
     ttdm_message_cleanup(x->a.out);
     memset(x->a.out, 0, sizeof(*x->a.out));
     memset(&x->a.budget, 0, sizeof(x->a.budget));
+    lease_forget(x->a.req->leased);
     return tx_reserve_send(c, &x->a);
 }
 
@@ -2734,6 +2777,7 @@ static void on_reserved(void *arg, enum ttdm_err rc)
     if (rc != TTDM_OK) {
         ttdm_message_cleanup(x->a.out);
         memset(x->a.out, 0, sizeof(*x->a.out));
+        lease_forget(x->a.req->leased);
     }
     if (rc == TTDM_OK || is_rule_refusal(rc))
         *x->budget = x->a.budget;
@@ -2754,6 +2798,8 @@ enum ttdm_err ttdm_store_reserve_send_async(struct ttdm_store *s,
 
     memset(out, 0, sizeof(*out));
     memset(budget, 0, sizeof(*budget));
+    if (req->leased != NULL)
+        memset(req->leased, 0, sizeof(*req->leased));
     x->a.req = req;
     x->a.out = out;
     x->budget = budget;
@@ -3667,6 +3713,8 @@ struct conv_count_async {
     int64_t at;
     const char *metric; /* static strings */
     const char *key;
+    ttdm_store_done_fn done;
+    void *ud;
 };
 
 static enum ttdm_err tx_conversation_count(struct ttdm_sql_conn *c, void *arg)
@@ -3687,17 +3735,20 @@ static void on_conversation_counted(void *arg, enum ttdm_err rc)
     if (rc)
         LOG_WARN(LOG_MODULE, "conversation=%lld: %s/%s could not be counted (%s)",
                  (long long)x->conversation_id, x->metric, x->key, ttdm_err_code(rc));
+    if (x->done != NULL)
+        x->done(x->ud, rc);
     ttdm_free(x);
 }
 
 enum ttdm_err ttdm_store_count_conversation_async(struct ttdm_store *s, int64_t conversation_id,
                                                   int64_t at_ms, const char *metric,
-                                                  const char *key)
+                                                  const char *key, ttdm_store_done_fn done,
+                                                  void *ud)
 {
     struct conv_count_async *x = ttdm_calloc(1, sizeof(*x));
     enum ttdm_err rc;
 
-    *x = (struct conv_count_async){conversation_id, at_ms, metric, key};
+    *x = (struct conv_count_async){conversation_id, at_ms, metric, key, done, ud};
     rc = ttdm_group_commit_submit(s->gc, tx_conversation_count, x, on_conversation_counted);
     if (rc)
         ttdm_free(x);

@@ -334,6 +334,8 @@ enum ttdm_err ttdm_store_mark_read(struct ttdm_store *s, int64_t channel_id,
 
 /* ---- Outbound -------------------------------------------------------------------------- */
 
+struct ttdm_outbox_item;
+
 struct ttdm_send_request {
     int64_t workspace_id;
     int64_t conversation_id;
@@ -347,6 +349,15 @@ struct ttdm_send_request {
     const char *idempotency_key; /* may be NULL; unique per conversation */
     int64_t now_ms;
     bool skip_policy; /* sandbox test setting: let TikTok be the judge */
+    /*
+     * Optional: with lease_ms > 0 and `leased` set, a new message is also leased for
+     * lease_ms in the same transaction, as ttdm_store_claim_outbox would lease it, and
+     * *leased is its outbox item (cleanup with ttdm_outbox_items_cleanup) -- unless an
+     * older message of the conversation is still queued (leased->msg.id is then 0, and the
+     * claims take both in order). The caller hands the item to its senders.
+     */
+    int64_t lease_ms;
+    struct ttdm_outbox_item *leased;
 };
 
 /*
@@ -518,11 +529,13 @@ enum ttdm_err ttdm_store_analytics_count(struct ttdm_store *s, int64_t channel_i
 /*
  * Adds 1 to a counter of the conversation's channel and day, queued to the writer without
  * waiting (callable from the writer's completion callbacks). `metric` and `key` must be
- * static strings. A failure is logged, never reported.
+ * static strings. A failure is logged. done (may be NULL) runs as for mark_sent_async;
+ * nothing is queued, and done never runs, when an error is returned here.
  */
 enum ttdm_err ttdm_store_count_conversation_async(struct ttdm_store *s, int64_t conversation_id,
                                                   int64_t at_ms, const char *metric,
-                                                  const char *key);
+                                                  const char *key, ttdm_store_done_fn done,
+                                                  void *ud);
 
 /* ---- Diagnostics ------------------------------------------------------------------------ */
 

@@ -840,6 +840,85 @@ static void test_idempotency_key(void **state)
     assert_int_equal(b.replies_left, 8);
 }
 
+/* A text reserved with a lease for this process's senders; *leased as the store filled it. */
+static enum ttdm_err send_leased(struct fixture *f, int64_t conv_id, int64_t now, const char *text,
+                                 struct ttdm_outbox_item *leased, int64_t *msg_id)
+{
+    struct ttdm_send_request req;
+    struct ttdm_message m;
+    enum ttdm_err rc;
+
+    memset(&req, 0, sizeof(req));
+    req.workspace_id = f->ws;
+    req.conversation_id = conv_id;
+    req.source = TTDM_SOURCE_AGENT;
+    req.type = TTDM_MSG_TEXT;
+    req.text = text;
+    req.text_len = strlen(text);
+    req.now_ms = now;
+    req.lease_ms = 30000;
+    req.leased = leased;
+    rc = ttdm_store_reserve_send(f->s, &req, &m, NULL);
+    *msg_id = m.id;
+    ttdm_message_cleanup(&m);
+    return rc;
+}
+
+/*
+ * A reservation may lease its message at once, as a claim would: the claims then leave it
+ * alone. A reply whose conversation still has an older queued message is not leased, so
+ * the claims hand both out in order.
+ */
+static void test_lease_at_reservation(void **state)
+{
+    struct fixture *f = *state;
+    struct ttdm_outbox_item items[4], leased;
+    int64_t now = hour(2), first = 0, second = 0, other = 0;
+    int64_t conv = cm(f, "lease", "c1", hour(1)).conversation_id;
+    int64_t conv2 = cm(f, "lease2", "c2", hour(1)).conversation_id;
+    size_t n = 9;
+
+    assert_int_equal(send_leased(f, conv, now, "first", &leased, &first), TTDM_OK);
+    assert_int_equal(leased.msg.id, first);
+    assert_int_equal(leased.msg.attempts, 1);
+    assert_string_equal(leased.msg.text, "first");
+    assert_string_equal(leased.business_id, "biz-1");
+    assert_string_equal(leased.access_token, "token-biz-1");
+    assert_string_equal(leased.tiktok_conversation_id, "lease");
+    ttdm_outbox_items_cleanup(&leased, 1);
+    assert_int_equal(ttdm_store_claim_outbox(f->s, now + 1000, 30000, items, 4, &n), TTDM_OK);
+    assert_int_equal(n, 0);
+
+    /* The first is still queued (leased, not sent): the second waits for a claim. */
+    assert_int_equal(send_leased(f, conv, now + 1, "second", &leased, &second), TTDM_OK);
+    assert_int_equal(leased.msg.id, 0);
+    assert_true(second > first);
+    /* Another conversation is not held up by this one. */
+    assert_int_equal(send_leased(f, conv2, now + 2, "other", &leased, &other), TTDM_OK);
+    assert_int_equal(leased.msg.id, other);
+    ttdm_outbox_items_cleanup(&leased, 1);
+    assert_int_equal(ttdm_store_claim_outbox(f->s, now + 1000, 30000, items, 4, &n), TTDM_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(items[0].msg.id, second);
+    ttdm_outbox_items_cleanup(items, n);
+
+    /* Once the first is sent, nothing older is queued: leased again at once. */
+    assert_int_equal(ttdm_store_mark_sent(f->s, first, "lease-1", now + 2000), TTDM_OK);
+    assert_int_equal(ttdm_store_mark_sent(f->s, second, "lease-2", now + 2001), TTDM_OK);
+    assert_int_equal(send_leased(f, conv, now + 3000, "third", &leased, &second), TTDM_OK);
+    assert_int_equal(leased.msg.id, second);
+    ttdm_outbox_items_cleanup(&leased, 1);
+
+    /* A refusal leases nothing. */
+    for (int i = 0; i < 7; i++)
+        assert_int_equal(send_at(f, f->ws, conv, now + 4000 + i, NULL, "more", NULL, NULL),
+                         TTDM_OK);
+    assert_int_equal(send_leased(f, conv, now + 5000, "eleventh", &leased, &other),
+                     TTDM_ERR_REPLY_QUOTA_USED_UP);
+    assert_int_equal(leased.msg.id, 0);
+    assert_null(leased.msg.text);
+}
+
 static void test_outbox(void **state)
 {
     struct fixture *f = *state;
@@ -1166,6 +1245,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_read_receipts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_idempotency_key, setup, teardown),
         cmocka_unit_test_setup_teardown(test_outbox, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_lease_at_reservation, setup, teardown),
         cmocka_unit_test_setup_teardown(test_preview_and_unread, setup, teardown),
         cmocka_unit_test_setup_teardown(test_conversation_paging, setup, teardown),
         cmocka_unit_test_setup_teardown(test_message_paging, setup, teardown),

@@ -584,8 +584,12 @@ export function render(root, params, ctx) {
   // nothing flickers, focus stays where it was, and only news is announced.
   function syncMessages(stick) {
     const wasNear = stick || nearBottom();
+    // A queued reply carries the time it was accepted until TikTok stamps it on sending,
+    // later than everything already there: it goes last, replies in the order they were
+    // written, so a text and the image sent right after it never swap places on screen.
+    const order = (m) => (m.status === 'queued' ? Infinity : m.timestamp || m.created_at);
     const sorted = [...thread.messages.values()].sort((a, b) =>
-      (a.timestamp || a.created_at) - (b.timestamp || b.created_at) || a.id - b.id);
+      (order(a) - order(b)) || a.id - b.id);
     const now = serverNow();
     const wanted = [];
     let lastDay = null;
