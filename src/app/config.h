@@ -38,6 +38,7 @@ struct ttdm_config {
     int64_t tiktok_timeout_ms;
     int64_t webhook_tolerance_s;
     /* outbox */
+    int64_t outbox_inflight;
     int64_t outbox_workers;
     int64_t outbox_batch;
     int64_t outbox_poll_ms;

@@ -69,9 +69,16 @@ struct ttdm_app {
     pthread_t outbox_claimer;
     bool outbox_claimer_started;
     bool outbox_claimer_done;
-    pthread_t *outbox_threads; /* the senders */
-    int64_t *outbox_busy;      /* per sender: the conversation it is sending to, 0: none */
+    pthread_t *outbox_threads; /* the workers: images, and sends that failed */
     unsigned n_outbox_threads;
+    pthread_t outbox_driver; /* text sends, many at once on outbox_multi */
+    bool outbox_driver_started;
+    bool outbox_driver_done;
+    struct ttdm_httpc_multi *outbox_multi;
+    size_t outbox_inflight;
+    struct outbox_entry *outbox_failed_head, *outbox_failed_tail; /* for the workers */
+    int64_t *outbox_busy; /* conversations being sent to (0: a free slot) */
+    size_t n_outbox_busy;
 };
 
 /* The calling thread's TikTok client, created on first use and freed when the thread ends. */

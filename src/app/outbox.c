@@ -6,6 +6,7 @@
 
 #include "app/internal.h"
 #include "tiktok/client.h"
+#include "util/httpc.h"
 #include "util/alloc.h"
 #include "util/clock.h"
 #include "util/log.h"
@@ -141,27 +142,22 @@ static void mark_sent(struct ttdm_app *app, const struct ttdm_outbox_item *it,
         on_marked_sent(n, rc);
 }
 
-static void process(struct ttdm_app *app, struct ttdm_outbox_item *it)
+/*
+ * What becomes of an attempt: TikTok's answer `rc` (res, message_id) for the message. A
+ * 40102 is refreshed and sent again here, so this may block: workers only.
+ */
+static void conclude(struct ttdm_app *app, struct ttdm_outbox_item *it, enum ttdm_err rc,
+                     struct ttdm_tiktok_result *res, char message_id[TTDM_ID_MAX])
 {
-    struct ttdm_tiktok_result res;
-    char message_id[TTDM_ID_MAX] = "";
     char reason[TTDM_ERROR_TEXT_MAX];
-    enum ttdm_err rc;
 
-    if (it->channel_status == TTDM_CHANNEL_RECONNECT_REQUIRED) {
-        fail(app, it, TTDM_ERR_TOKEN_EXPIRED, 40102, "[40102] the access token has expired", true);
-        return;
-    }
-    ttdm_app_token_open_inplace(app, it->access_token, sizeof(it->access_token));
-    memset(&res, 0, sizeof(res));
-    rc = send_item(app, it, message_id, &res);
     if (rc == TTDM_ERR_TOKEN_EXPIRED) {
         /* Refresh once and send again before declaring the channel reconnect_required. */
         enum ttdm_err refreshed = ttdm_app_token_expired(
             app, it->workspace_id, it->msg.channel_id, it->access_token, sizeof(it->access_token));
         if (refreshed == TTDM_OK) {
-            memset(&res, 0, sizeof(res));
-            rc = send_item(app, it, message_id, &res);
+            memset(res, 0, sizeof(*res));
+            rc = send_item(app, it, message_id, res);
         } else if (refreshed == TTDM_ERR_TIKTOK_UNAVAILABLE) {
             rc = refreshed;
         }
@@ -171,7 +167,7 @@ static void process(struct ttdm_app *app, struct ttdm_outbox_item *it)
         LOG_DEBUG("outbox", "message=%lld sent as %s", (long long)it->msg.id, message_id);
         return;
     }
-    tiktok_reason(rc, &res, reason, sizeof(reason));
+    tiktok_reason(rc, res, reason, sizeof(reason));
     if (rc == TTDM_ERR_TOKEN_EXPIRED) {
         ttdm_store_channel_set_status(app->store, it->msg.channel_id,
                                       TTDM_CHANNEL_RECONNECT_REQUIRED);
@@ -184,33 +180,86 @@ static void process(struct ttdm_app *app, struct ttdm_outbox_item *it)
             int shift = it->msg.attempts > 20 ? 20 : it->msg.attempts - 1;
             int64_t delay = app->cfg.outbox_retry_base_ms << (shift < 0 ? 0 : shift);
             LOG_INFO("outbox", "message=%lld attempt %d failed (%s), retry in %lld ms",
-                     (long long)it->msg.id, it->msg.attempts, res.tiktok_message, (long long)delay);
+                     (long long)it->msg.id, it->msg.attempts, res->tiktok_message,
+                     (long long)delay);
             ttdm_store_schedule_retry(app->store, it->msg.id, ttdm_clock_now_ms() + delay, reason);
             publish(app, it);
             return;
         }
         /* Out of attempts: the reservation stays unless TikTok surely did not take it. */
-        fail(app, it, rc, res.tiktok_code, reason, !res.uncertain);
+        fail(app, it, rc, res->tiktok_code, reason, !res->uncertain);
         return;
     }
-    fail(app, it, rc, res.tiktok_code, reason, true);
+    fail(app, it, rc, res->tiktok_code, reason, true);
+}
+
+/* One attempt from start to end, on a worker: images, and a channel that needs reconnecting. */
+static void process(struct ttdm_app *app, struct ttdm_outbox_item *it)
+{
+    struct ttdm_tiktok_result res;
+    char message_id[TTDM_ID_MAX] = "";
+    enum ttdm_err rc;
+
+    if (it->channel_status == TTDM_CHANNEL_RECONNECT_REQUIRED) {
+        fail(app, it, TTDM_ERR_TOKEN_EXPIRED, 40102, "[40102] the access token has expired", true);
+        return;
+    }
+    ttdm_app_token_open_inplace(app, it->access_token, sizeof(it->access_token));
+    memset(&res, 0, sizeof(res));
+    rc = send_item(app, it, message_id, &res);
+    conclude(app, it, rc, &res, message_id);
 }
 
 /*
- * One claimer leases due messages in batches and queues them in memory; outbox_workers
- * senders take them one at a time. Claims are thus as large as the backlog allows (one
- * write for many messages) and no sender waits for a commit. The queue is bounded, so no
- * more is leased than the senders can send long before the lease ends.
+ * The queue: one claimer leases due messages in batches; a reservation hands over the
+ * message it leased itself (ttdm_app_outbox_take_leased). Text messages are sent by one
+ * driver thread, many at once over one curl multi handle: it wakes once for all the
+ * answers that are ready, instead of a thread per message waking for each. Images, and
+ * every send TikTok did not accept (retries, the token refresh of a 40102), go to a few
+ * worker threads, which may block. The queue is bounded, so no more is leased than can be
+ * sent long before the lease ends.
  */
 struct outbox_entry {
     struct ttdm_outbox_item it;
+    /* a text send in flight, then its answer for a worker */
+    size_t slot;
+    struct ttdm_tiktok_pending *pending;
+    enum ttdm_err rc;
+    struct ttdm_tiktok_result res;
+    char message_id[TTDM_ID_MAX];
+    struct ttdm_app *app;
     struct outbox_entry *next;
 };
 
 static size_t queue_cap(const struct ttdm_app *app)
 {
-    size_t batch = (size_t)app->cfg.outbox_batch, workers = (size_t)app->cfg.outbox_workers;
-    return 2 * batch > 4 * workers ? 2 * batch : 4 * workers;
+    size_t batch = (size_t)app->cfg.outbox_batch, inflight = (size_t)app->cfg.outbox_inflight;
+    return 2 * batch > 2 * inflight ? 2 * batch : 2 * inflight;
+}
+
+/* Sent by the driver: a text, to a channel that needs no reconnect. */
+static bool for_driver(const struct ttdm_outbox_item *it)
+{
+    return it->msg.type == TTDM_MSG_TEXT && it->channel_status != TTDM_CHANNEL_RECONNECT_REQUIRED;
+}
+
+/* Whether the queue holds anything for the driver (or, driver false, for the workers). */
+static bool queued_for(const struct ttdm_app *app, bool driver)
+{
+    for (const struct outbox_entry *e = app->outbox_head; e; e = e->next) {
+        if (for_driver(&e->it) == driver)
+            return true;
+    }
+    return false;
+}
+
+/* Wakes whoever may take something now: the driver, the workers. Under the lock. */
+static void outbox_notify(struct ttdm_app *app, bool driver, bool workers)
+{
+    if (workers)
+        pthread_cond_broadcast(&app->outbox_ready);
+    if (driver && app->outbox_multi)
+        ttdm_httpc_multi_wakeup(app->outbox_multi);
 }
 
 static void deadline_in(int64_t ms, struct timespec *ts)
@@ -227,9 +276,10 @@ static void *claimer_main(void *arg)
     size_t batch = (size_t)app->cfg.outbox_batch, cap = queue_cap(app);
     struct ttdm_outbox_item *items = ttdm_calloc(batch, sizeof(*items));
 
+    pthread_setname_np(pthread_self(), "ttdm-claimer");
     pthread_mutex_lock(&app->outbox_lock);
     for (;;) {
-        size_t want, n = 0;
+        size_t want, n = 0, texts = 0;
 
         /* Wait for a kick (or the poll for due retries) and for room in the queue. */
         while (!app->outbox_stopping && (!app->outbox_kicked || app->outbox_queued >= cap)) {
@@ -262,41 +312,65 @@ static void *claimer_main(void *arg)
                 app->outbox_head = e;
             app->outbox_tail = e;
             app->outbox_queued++;
+            texts += for_driver(&e->it);
         }
-        for (size_t i = 0; i < n && i < app->n_outbox_threads; i++)
-            pthread_cond_signal(&app->outbox_ready);
+        if (n > 0)
+            outbox_notify(app, texts > 0, texts < n);
         if (n == want)
             app->outbox_kicked = true; /* there may be more due */
     }
     app->outbox_claimer_done = true;
-    pthread_cond_broadcast(&app->outbox_ready);
+    outbox_notify(app, true, true);
     pthread_mutex_unlock(&app->outbox_lock);
     ttdm_free(items);
     return NULL;
 }
 
-/* Whether a sender is sending a message of this conversation now. */
+/* Whether a message of this conversation is being sent now. */
 static bool conversation_busy(const struct ttdm_app *app, int64_t conversation_id)
 {
-    for (unsigned i = 0; i < app->n_outbox_threads; i++) {
+    for (size_t i = 0; i < app->n_outbox_busy; i++) {
         if (app->outbox_busy[i] == conversation_id)
             return true;
     }
     return false;
 }
 
+/* Marks the conversation busy; there are as many slots as sends at once, so one is free. */
+static size_t busy_take(struct ttdm_app *app, int64_t conversation_id)
+{
+    size_t slot = 0;
+    while (app->outbox_busy[slot] != 0)
+        slot++;
+    app->outbox_busy[slot] = conversation_id;
+    return slot;
+}
+
+#define PASSED_MAX 64
+
 /*
- * Unlinks the first queued message whose conversation has nothing in flight, or returns
+ * Unlinks the first queued message the caller sends (the driver: texts; a worker: the
+ * rest) whose conversation has nothing in flight and nothing queued before it, or returns
  * NULL. A conversation's messages thus reach TikTok one after the other, in their order,
- * whatever the number of senders (TikTok stamps each when it accepts it).
+ * whoever sends them (TikTok stamps each when it accepts it). Under the lock.
  */
-static struct outbox_entry *take_next(struct ttdm_app *app)
+static struct outbox_entry *take_next(struct ttdm_app *app, bool driver)
 {
     struct outbox_entry *prev = NULL;
+    int64_t passed[PASSED_MAX]; /* conversations of the messages passed over */
+    size_t n_passed = 0;
 
     for (struct outbox_entry *e = app->outbox_head; e; prev = e, e = e->next) {
-        if (conversation_busy(app, e->it.msg.conversation_id))
+        int64_t conv = e->it.msg.conversation_id;
+        bool held = for_driver(&e->it) != driver || conversation_busy(app, conv);
+        for (size_t i = 0; i < n_passed && !held; i++)
+            held = passed[i] == conv;
+        if (held) {
+            if (n_passed == PASSED_MAX)
+                return NULL; /* far enough: the rest waits for the next look */
+            passed[n_passed++] = conv;
             continue;
+        }
         if (prev)
             prev->next = e->next;
         else
@@ -305,43 +379,151 @@ static struct outbox_entry *take_next(struct ttdm_app *app)
             app->outbox_tail = prev;
         if (app->outbox_queued-- == queue_cap(app))
             pthread_cond_signal(&app->outbox_cond); /* room again for the claimer */
+        e->slot = busy_take(app, conv);
         return e;
     }
     return NULL;
 }
 
-/* Sends what the claimer queued; when stopping, drains the queue first. */
-static void *sender_main(void *arg)
+/* The conversation may go on: whoever passed over its next message may take it now. */
+static void entry_done(struct ttdm_app *app, struct outbox_entry *e, bool by_driver)
+{
+    app->outbox_busy[e->slot] = 0;
+    outbox_notify(app, !by_driver, queued_for(app, false));
+}
+
+static void entry_free(struct outbox_entry *e)
+{
+    ttdm_outbox_items_cleanup(&e->it, 1);
+    ttdm_free(e);
+}
+
+/* A send TikTok did not accept goes to a worker, which decides what becomes of it. */
+static void hand_to_worker(struct ttdm_app *app, struct outbox_entry *e)
+{
+    pthread_mutex_lock(&app->outbox_lock);
+    e->next = NULL;
+    if (app->outbox_failed_tail)
+        app->outbox_failed_tail->next = e;
+    else
+        app->outbox_failed_head = e;
+    app->outbox_failed_tail = e;
+    pthread_cond_signal(&app->outbox_ready);
+    pthread_mutex_unlock(&app->outbox_lock);
+}
+
+/* On the driver thread: TikTok answered a text send (or the transfer failed). */
+static void on_text_sent(void *ud, int transport_rc, const struct ttdm_httpc_resp *hr)
+{
+    struct outbox_entry *e = ud;
+    struct ttdm_app *app = e->app;
+
+    e->rc = ttdm_tiktok_send_finish(ttdm_app_tiktok(app), e->pending, transport_rc, hr,
+                                    e->message_id, &e->res);
+    e->pending = NULL;
+    app->outbox_inflight--;
+    if (e->rc != TTDM_OK) {
+        hand_to_worker(app, e);
+        return;
+    }
+    mark_sent(app, &e->it, e->message_id);
+    LOG_DEBUG("outbox", "message=%lld sent as %s", (long long)e->it.msg.id, e->message_id);
+    pthread_mutex_lock(&app->outbox_lock);
+    entry_done(app, e, true);
+    pthread_mutex_unlock(&app->outbox_lock);
+    entry_free(e);
+}
+
+/* On the driver thread: starts the transfer of a text message. */
+static void start_text(struct ttdm_app *app, struct outbox_entry *e)
+{
+    struct ttdm_httpc_req req;
+    const struct ttdm_message *m = &e->it.msg;
+
+    ttdm_app_token_open_inplace(app, e->it.access_token, sizeof(e->it.access_token));
+    e->app = app;
+    e->pending = ttdm_tiktok_send_text_begin(ttdm_app_tiktok(app), e->it.access_token,
+                                             e->it.business_id, e->it.tiktok_conversation_id,
+                                             m->text ? m->text : "", &req, &e->res);
+    if (!e->pending) {
+        e->rc = TTDM_ERR_BAD_REQUEST;
+        hand_to_worker(app, e);
+        return;
+    }
+    if (ttdm_httpc_multi_add(app->outbox_multi, &req, on_text_sent, e)) {
+        ttdm_tiktok_send_abandon(e->pending);
+        e->pending = NULL;
+        e->rc = TTDM_ERR_TIKTOK_UNAVAILABLE; /* nothing was sent: retried */
+        snprintf(e->res.tiktok_message, sizeof(e->res.tiktok_message),
+                 "cannot start a request to TikTok");
+        hand_to_worker(app, e);
+        return;
+    }
+    app->outbox_inflight++;
+}
+
+/* Sends the queued text messages; when stopping, drains the queue and the transfers first. */
+static void *driver_main(void *arg)
 {
     struct ttdm_app *app = arg;
-    unsigned slot = 0;
+    size_t max = (size_t)app->cfg.outbox_inflight;
 
+    pthread_setname_np(pthread_self(), "ttdm-driver");
     pthread_mutex_lock(&app->outbox_lock);
     for (;;) {
         struct outbox_entry *e;
-        while (!(e = take_next(app)) && !(app->outbox_claimer_done && !app->outbox_head))
-            pthread_cond_wait(&app->outbox_ready, &app->outbox_lock);
-        if (!e)
+        bool idle;
+
+        while (app->outbox_inflight < max && (e = take_next(app, true)) != NULL) {
+            pthread_mutex_unlock(&app->outbox_lock);
+            start_text(app, e);
+            pthread_mutex_lock(&app->outbox_lock);
+        }
+        idle = app->outbox_inflight == 0;
+        if (idle && app->outbox_claimer_done && !queued_for(app, true))
             break;
-        while (app->outbox_busy[slot] != 0) /* as many slots as senders: one is free */
-            slot = (slot + 1) % app->n_outbox_threads;
-        app->outbox_busy[slot] = e->it.msg.conversation_id;
         pthread_mutex_unlock(&app->outbox_lock);
-
-        process(app, &e->it);
-
-        pthread_mutex_lock(&app->outbox_lock);
-        app->outbox_busy[slot] = 0;
-        /* A sender waiting for this conversation, or for the end, may go on. */
-        if (app->outbox_head || app->outbox_claimer_done)
-            pthread_cond_signal(&app->outbox_ready);
-        pthread_mutex_unlock(&app->outbox_lock);
-        ttdm_outbox_items_cleanup(&e->it, 1);
-        ttdm_free(e);
+        /* Answers wake it, and so does news in the queue (outbox_notify). */
+        ttdm_httpc_multi_run(app->outbox_multi, idle ? (int)app->cfg.outbox_poll_ms : 1000);
         pthread_mutex_lock(&app->outbox_lock);
     }
-    /* Wake the next sender waiting for the end. */
-    pthread_cond_signal(&app->outbox_ready);
+    app->outbox_driver_done = true;
+    pthread_cond_broadcast(&app->outbox_ready);
+    pthread_mutex_unlock(&app->outbox_lock);
+    return NULL;
+}
+
+/* Images, channels to reconnect, and sends TikTok did not accept; when stopping, drains. */
+static void *worker_main(void *arg)
+{
+    struct ttdm_app *app = arg;
+
+    pthread_setname_np(pthread_self(), "ttdm-sender");
+    pthread_mutex_lock(&app->outbox_lock);
+    for (;;) {
+        struct outbox_entry *e = app->outbox_failed_head;
+        if (e) {
+            app->outbox_failed_head = e->next;
+            if (!app->outbox_failed_head)
+                app->outbox_failed_tail = NULL;
+            pthread_mutex_unlock(&app->outbox_lock);
+            conclude(app, &e->it, e->rc, &e->res, e->message_id);
+        } else if ((e = take_next(app, false)) != NULL) {
+            pthread_mutex_unlock(&app->outbox_lock);
+            process(app, &e->it);
+        } else if (app->outbox_claimer_done && app->outbox_driver_done && !app->outbox_head) {
+            break;
+        } else {
+            pthread_cond_wait(&app->outbox_ready, &app->outbox_lock);
+            continue;
+        }
+        pthread_mutex_lock(&app->outbox_lock);
+        entry_done(app, e, false);
+        pthread_mutex_unlock(&app->outbox_lock);
+        entry_free(e);
+        pthread_mutex_lock(&app->outbox_lock);
+    }
+    pthread_cond_broadcast(&app->outbox_ready); /* the next worker waiting for the end */
     pthread_mutex_unlock(&app->outbox_lock);
     return NULL;
 }
@@ -368,7 +550,7 @@ void ttdm_app_outbox_take_leased(struct ttdm_app *app, struct ttdm_outbox_item *
         app->outbox_head = e;
     app->outbox_tail = e;
     app->outbox_queued++;
-    pthread_cond_signal(&app->outbox_ready);
+    outbox_notify(app, for_driver(&e->it), !for_driver(&e->it));
     pthread_mutex_unlock(&app->outbox_lock);
 }
 
@@ -393,17 +575,26 @@ enum ttdm_err ttdm_app_outbox_start(struct ttdm_app *app)
     pthread_condattr_destroy(&attr);
     pthread_cond_init(&app->outbox_ready, NULL);
     app->outbox_kicked = true; /* look once at start: messages queued before a restart */
+    app->outbox_multi = ttdm_httpc_multi_new((long)app->cfg.outbox_inflight);
     app->n_outbox_threads = (unsigned)app->cfg.outbox_workers;
     app->outbox_threads = ttdm_calloc(app->n_outbox_threads, sizeof(pthread_t));
-    app->outbox_busy = ttdm_calloc(app->n_outbox_threads, sizeof(int64_t));
+    app->n_outbox_busy = (size_t)app->cfg.outbox_inflight + app->n_outbox_threads;
+    app->outbox_busy = ttdm_calloc(app->n_outbox_busy, sizeof(int64_t));
     if (pthread_create(&app->outbox_claimer, NULL, claimer_main, app)) {
         app->n_outbox_threads = 0;
         app->outbox_claimer_done = true;
+        app->outbox_driver_done = true;
         return TTDM_ERR_INTERNAL;
     }
     app->outbox_claimer_started = true;
+    if (pthread_create(&app->outbox_driver, NULL, driver_main, app)) {
+        app->n_outbox_threads = 0;
+        app->outbox_driver_done = true;
+        return TTDM_ERR_INTERNAL;
+    }
+    app->outbox_driver_started = true;
     for (unsigned i = 0; i < app->n_outbox_threads; i++) {
-        if (pthread_create(&app->outbox_threads[i], NULL, sender_main, app)) {
+        if (pthread_create(&app->outbox_threads[i], NULL, worker_main, app)) {
             app->n_outbox_threads = i;
             return TTDM_ERR_INTERNAL;
         }
@@ -421,13 +612,17 @@ void ttdm_app_outbox_stop(struct ttdm_app *app)
     pthread_mutex_unlock(&app->outbox_lock);
     if (app->outbox_claimer_started)
         pthread_join(app->outbox_claimer, NULL);
-    /* The senders send what is still queued (it is leased), then end. */
+    /* The driver and the workers send what is still queued (it is leased), then end. */
+    if (app->outbox_driver_started)
+        pthread_join(app->outbox_driver, NULL);
     for (unsigned i = 0; i < app->n_outbox_threads; i++)
         pthread_join(app->outbox_threads[i], NULL);
     ttdm_free(app->outbox_threads);
     app->outbox_threads = NULL;
     ttdm_free(app->outbox_busy);
     app->outbox_busy = NULL;
+    ttdm_httpc_multi_free(app->outbox_multi);
+    app->outbox_multi = NULL;
     pthread_mutex_destroy(&app->outbox_lock);
     pthread_cond_destroy(&app->outbox_cond);
     pthread_cond_destroy(&app->outbox_ready);

@@ -191,6 +191,7 @@ static void *refresher_main(void *arg)
 {
     struct ttdm_app *app = arg;
 
+    pthread_setname_np(pthread_self(), "ttdm-refresher");
     for (;;) {
         struct timespec ts;
         bool stop;

@@ -162,6 +162,7 @@ static void *writer_main(void *arg)
 {
     struct ttdm_group_commit *gc = arg;
 
+    pthread_setname_np(pthread_self(), "ttdm-writer"); /* for top -H and profiles */
     pthread_mutex_lock(&gc->mu);
     for (;;) {
         size_t n = 0;

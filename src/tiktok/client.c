@@ -296,40 +296,39 @@ static enum ttdm_err decode(struct call *k, struct ttdm_tiktok_client *c, int tr
     return code ? code_to_err(code) : TTDM_OK;
 }
 
-/* Runs the call; on TTDM_OK k->data is the envelope's data (possibly NULL). */
-static enum ttdm_err perform(struct ttdm_tiktok_client *c, struct call *k,
-                             struct ttdm_tiktok_result *res)
+/* The request of a call: *body (cJSON_free) and headers live as long as the request. */
+static void call_request(struct ttdm_tiktok_client *c, struct call *k, struct ttdm_httpc_req *req,
+                         const char *headers[3], char **body)
 {
-    struct ttdm_httpc_req req;
-    struct ttdm_httpc_resp hr;
-    const char *headers[3];
     size_t nh = 0;
-    char *body = NULL;
-    int64_t started = ttdm_clock_mono_ms();
-    enum ttdm_err rc;
-    int trc;
 
+    *body = NULL;
     if (k->token_header.len)
         headers[nh++] = ttdm_buf_str(&k->token_header);
     if (k->json) {
         headers[nh++] = "Content-Type: application/json";
-        body = ttdm_json_print(k->json);
+        *body = ttdm_json_print(k->json);
     }
     headers[nh] = NULL;
 
-    memset(&req, 0, sizeof(req));
-    req.method = k->method;
-    req.url = ttdm_buf_str(&k->url);
-    req.headers = headers;
-    req.body = body;
-    req.body_len = body ? strlen(body) : 0;
-    req.parts = k->parts;
-    req.n_parts = k->n_parts;
-    req.timeout_ms = c->timeout_ms;
-    req.max_response = ENVELOPE_MAX;
+    memset(req, 0, sizeof(*req));
+    req->method = k->method;
+    req->url = ttdm_buf_str(&k->url);
+    req->headers = headers;
+    req->body = *body;
+    req->body_len = *body ? strlen(*body) : 0;
+    req->parts = k->parts;
+    req->n_parts = k->n_parts;
+    req->timeout_ms = c->timeout_ms;
+    req->max_response = ENVELOPE_MAX;
+}
 
-    trc = ttdm_httpc_do(c->http, &req, &hr);
-    rc = decode(k, c, trc, &hr, res);
+/* Decodes what arrived and logs the call; on TTDM_OK k->data is the envelope's data. */
+static enum ttdm_err call_decode(struct ttdm_tiktok_client *c, struct call *k, int trc,
+                                 const struct ttdm_httpc_resp *hr, int64_t started,
+                                 struct ttdm_tiktok_result *res)
+{
+    enum ttdm_err rc = decode(k, c, trc, hr, res);
     if (rc)
         LOG_WARN(MOD, "%s %s failed after %lld ms: %s (http %d, code %d%s): %s", k->method, k->path,
                  (long long)(ttdm_clock_mono_ms() - started), ttdm_err_code(rc), res->http_status,
@@ -337,6 +336,24 @@ static enum ttdm_err perform(struct ttdm_tiktok_client *c, struct call *k,
     else
         LOG_DEBUG(MOD, "%s %s ok in %lld ms (request_id %s)", k->method, k->path,
                   (long long)(ttdm_clock_mono_ms() - started), res->request_id);
+    return rc;
+}
+
+/* Runs the call; on TTDM_OK k->data is the envelope's data (possibly NULL). */
+static enum ttdm_err perform(struct ttdm_tiktok_client *c, struct call *k,
+                             struct ttdm_tiktok_result *res)
+{
+    struct ttdm_httpc_req req;
+    struct ttdm_httpc_resp hr;
+    const char *headers[3];
+    char *body = NULL;
+    int64_t started = ttdm_clock_mono_ms();
+    enum ttdm_err rc;
+    int trc;
+
+    call_request(c, k, &req, headers, &body);
+    trc = ttdm_httpc_do(c->http, &req, &hr);
+    rc = call_decode(c, k, trc, &hr, started, res);
     ttdm_httpc_resp_cleanup(&hr);
     if (body)
         cJSON_free(body);
@@ -517,32 +534,55 @@ done:
 /* ------------------------------------------------------------------------------------ */
 /* Sending (E7) */
 
+/* An E7 call for `body` (owned by the call from here on); fails only on a bad token. */
+static enum ttdm_err send_call(struct ttdm_tiktok_client *c, struct call *k,
+                               const char *access_token, const char *business_id,
+                               const char *conversation_id, cJSON *body,
+                               struct ttdm_tiktok_result *res)
+{
+    call_init(k, c, "POST", "/business/message/send/");
+    k->json = body;
+    add_str(body, "business_id", business_id);
+    add_str(body, "recipient_type", "CONVERSATION");
+    add_str(body, "recipient", conversation_id);
+    return set_token(k, "Access-Token", access_token, res);
+}
+
+/* The message id of an accepted send. */
+static enum ttdm_err send_answer(struct call *k, char message_id[TTDM_ID_MAX],
+                                 struct ttdm_tiktok_result *res)
+{
+    /* data.message.message_id, not data.message_id (tiktok-api.md section 4). */
+    const cJSON *msg = cJSON_GetObjectItemCaseSensitive(k->data, "message");
+    return data_str(msg, "data.message.", "message_id", message_id, TTDM_ID_MAX, true, res);
+}
+
 static enum ttdm_err send_message(struct ttdm_tiktok_client *c, const char *access_token,
                                   const char *business_id, const char *conversation_id, cJSON *body,
                                   char message_id[TTDM_ID_MAX], struct ttdm_tiktok_result *res)
 {
     struct call k;
-    const cJSON *msg;
     enum ttdm_err rc;
 
     message_id[0] = '\0';
-    call_init(&k, c, "POST", "/business/message/send/");
-    k.json = body;
-    rc = set_token(&k, "Access-Token", access_token, res);
-    if (rc)
-        goto done;
-    add_str(body, "business_id", business_id);
-    add_str(body, "recipient_type", "CONVERSATION");
-    add_str(body, "recipient", conversation_id);
-    rc = perform(c, &k, res);
-    if (rc)
-        goto done;
-    /* data.message.message_id, not data.message_id (tiktok-api.md section 4). */
-    msg = cJSON_GetObjectItemCaseSensitive(k.data, "message");
-    rc = data_str(msg, "data.message.", "message_id", message_id, TTDM_ID_MAX, true, res);
-done:
+    rc = send_call(c, &k, access_token, business_id, conversation_id, body, res);
+    if (rc == TTDM_OK)
+        rc = perform(c, &k, res);
+    if (rc == TTDM_OK)
+        rc = send_answer(&k, message_id, res);
     call_cleanup(&k);
     return rc;
+}
+
+static cJSON *text_body(const char *text, const char *referenced_message_id)
+{
+    cJSON *body = cJSON_CreateObject();
+    add_str(body, "message_type", "TEXT");
+    add_str(cJSON_AddObjectToObject(body, "text"), "body", text);
+    if (referenced_message_id && *referenced_message_id)
+        add_str(cJSON_AddObjectToObject(body, "referenced_message_info"), "referenced_message_id",
+                referenced_message_id);
+    return body;
 }
 
 enum ttdm_err ttdm_tiktok_send_text(struct ttdm_tiktok_client *c, const char *access_token,
@@ -551,15 +591,59 @@ enum ttdm_err ttdm_tiktok_send_text(struct ttdm_tiktok_client *c, const char *ac
                                     char message_id[TTDM_ID_MAX], struct ttdm_tiktok_result *res)
 {
     struct ttdm_tiktok_result scratch;
-    cJSON *body = cJSON_CreateObject();
 
     res = result_or(res, &scratch);
-    add_str(body, "message_type", "TEXT");
-    add_str(cJSON_AddObjectToObject(body, "text"), "body", text);
-    if (referenced_message_id && *referenced_message_id)
-        add_str(cJSON_AddObjectToObject(body, "referenced_message_info"), "referenced_message_id",
-                referenced_message_id);
-    return send_message(c, access_token, business_id, conversation_id, body, message_id, res);
+    return send_message(c, access_token, business_id, conversation_id,
+                        text_body(text, referenced_message_id), message_id, res);
+}
+
+struct ttdm_tiktok_pending {
+    struct call k;
+    const char *headers[3];
+    char *body;
+    int64_t started;
+};
+
+struct ttdm_tiktok_pending *
+ttdm_tiktok_send_text_begin(struct ttdm_tiktok_client *c, const char *access_token,
+                            const char *business_id, const char *conversation_id, const char *text,
+                            struct ttdm_httpc_req *req, struct ttdm_tiktok_result *res)
+{
+    struct ttdm_tiktok_pending *p = ttdm_calloc(1, sizeof(*p));
+
+    memset(res, 0, sizeof(*res));
+    if (send_call(c, &p->k, access_token, business_id, conversation_id, text_body(text, NULL),
+                  res) != TTDM_OK) {
+        call_cleanup(&p->k);
+        ttdm_free(p);
+        return NULL;
+    }
+    p->started = ttdm_clock_mono_ms();
+    call_request(c, &p->k, req, p->headers, &p->body);
+    return p;
+}
+
+enum ttdm_err ttdm_tiktok_send_finish(struct ttdm_tiktok_client *c, struct ttdm_tiktok_pending *p,
+                                      int transport_rc, const struct ttdm_httpc_resp *hr,
+                                      char message_id[TTDM_ID_MAX], struct ttdm_tiktok_result *res)
+{
+    enum ttdm_err rc = call_decode(c, &p->k, transport_rc, hr, p->started, res);
+
+    message_id[0] = '\0';
+    if (rc == TTDM_OK)
+        rc = send_answer(&p->k, message_id, res);
+    ttdm_tiktok_send_abandon(p);
+    return rc;
+}
+
+void ttdm_tiktok_send_abandon(struct ttdm_tiktok_pending *p)
+{
+    if (!p)
+        return;
+    call_cleanup(&p->k);
+    if (p->body)
+        cJSON_free(p->body);
+    ttdm_free(p);
 }
 
 enum ttdm_err ttdm_tiktok_send_image(struct ttdm_tiktok_client *c, const char *access_token,

@@ -135,6 +135,26 @@ enum ttdm_err ttdm_tiktok_send_text(struct ttdm_tiktok_client *c, const char *ac
                                     const char *text, const char *referenced_message_id,
                                     char message_id[TTDM_ID_MAX], struct ttdm_tiktok_result *res);
 
+/*
+ * The same text send in two halves, for many sends at once on a ttdm_httpc_multi: begin
+ * builds the request into *req (valid until the pending send is finished or abandoned), or
+ * returns NULL with res saying why (a malformed token: TTDM_ERR_BAD_REQUEST, nothing sent);
+ * finish decodes what the transfer brought (rc and resp as ttdm_httpc_multi gives them),
+ * as ttdm_tiktok_send_text would, and frees the pending send.
+ */
+struct ttdm_tiktok_pending;
+struct ttdm_httpc_req;
+struct ttdm_httpc_resp;
+struct ttdm_tiktok_pending *
+ttdm_tiktok_send_text_begin(struct ttdm_tiktok_client *c, const char *access_token,
+                            const char *business_id, const char *conversation_id, const char *text,
+                            struct ttdm_httpc_req *req, struct ttdm_tiktok_result *res);
+enum ttdm_err ttdm_tiktok_send_finish(struct ttdm_tiktok_client *c, struct ttdm_tiktok_pending *p,
+                                      int transport_rc, const struct ttdm_httpc_resp *hr,
+                                      char message_id[TTDM_ID_MAX], struct ttdm_tiktok_result *res);
+/* Frees a pending send whose transfer never started. NULL is a no-op. */
+void ttdm_tiktok_send_abandon(struct ttdm_tiktok_pending *p);
+
 /* E7 with message_type IMAGE and a media_id from ttdm_tiktok_upload_image. */
 enum ttdm_err ttdm_tiktok_send_image(struct ttdm_tiktok_client *c, const char *access_token,
                                      const char *business_id, const char *conversation_id,

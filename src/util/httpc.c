@@ -3,6 +3,7 @@
 
 #include <curl/curl.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,14 +55,16 @@ static size_t on_body(char *ptr, size_t size, size_t nmemb, void *ud)
     return n;
 }
 
-int ttdm_httpc_do(struct ttdm_httpc *c, const struct ttdm_httpc_req *req,
-                  struct ttdm_httpc_resp *resp)
+/*
+ * Sets up `h` for `req` (after a reset), answering into `resp`. The header list and the
+ * form are the caller's to free once the transfer is over. With copy_body the body is
+ * copied into the handle (a transfer that outlives the request).
+ */
+static void easy_setup(CURL *h, const struct ttdm_httpc_req *req, struct ttdm_httpc_resp *resp,
+                       struct curl_slist **hdrs_out, curl_mime **mime_out, bool copy_body)
 {
-    CURL *h = c->curl;
     struct curl_slist *hdrs = NULL;
     curl_mime *mime = NULL;
-    CURLcode cc;
-    int rc = 0;
 
     memset(resp, 0, sizeof(*resp));
     ttdm_buf_init(&resp->body, req->max_response ? req->max_response : 8u * 1024 * 1024);
@@ -96,8 +99,8 @@ int ttdm_httpc_do(struct ttdm_httpc *c, const struct ttdm_httpc_req *req,
         }
         curl_easy_setopt(h, CURLOPT_MIMEPOST, mime);
     } else if (req->body) {
-        curl_easy_setopt(h, CURLOPT_POSTFIELDS, req->body);
         curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
+        curl_easy_setopt(h, copy_body ? CURLOPT_COPYPOSTFIELDS : CURLOPT_POSTFIELDS, req->body);
     }
     if (req->method && strcmp(req->method, "GET") == 0 && !req->body && !req->n_parts)
         curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
@@ -107,19 +110,154 @@ int ttdm_httpc_do(struct ttdm_httpc *c, const struct ttdm_httpc_req *req,
         curl_easy_setopt(h, CURLOPT_POSTFIELDS, "");
         curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)0);
     }
+    *hdrs_out = hdrs;
+    *mime_out = mime;
+}
 
-    cc = curl_easy_perform(h);
+/* The outcome of a finished transfer: 0 with the status, or -1 with the error. */
+static int easy_result(CURL *h, CURLcode cc, struct ttdm_httpc_resp *resp)
+{
     if (cc != CURLE_OK) {
         snprintf(resp->error, sizeof(resp->error), "%s", curl_easy_strerror(cc));
         resp->timed_out = cc == CURLE_OPERATION_TIMEDOUT;
         resp->status = 0;
-        rc = -1;
-    } else {
-        curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &resp->status);
+        return -1;
     }
+    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &resp->status);
+    return 0;
+}
+
+int ttdm_httpc_do(struct ttdm_httpc *c, const struct ttdm_httpc_req *req,
+                  struct ttdm_httpc_resp *resp)
+{
+    struct curl_slist *hdrs = NULL;
+    curl_mime *mime = NULL;
+    int rc;
+
+    easy_setup(c->curl, req, resp, &hdrs, &mime, false);
+    rc = easy_result(c->curl, curl_easy_perform(c->curl), resp);
     curl_slist_free_all(hdrs);
     curl_mime_free(mime);
     return rc;
+}
+
+/* ---- many transfers on one thread ------------------------------------------------------ */
+
+struct transfer {
+    CURL *easy;
+    struct curl_slist *hdrs;
+    curl_mime *mime;
+    struct ttdm_httpc_resp resp;
+    ttdm_httpc_done_fn done;
+    void *ud;
+    struct transfer *next; /* free list */
+};
+
+struct ttdm_httpc_multi {
+    CURLM *multi;
+    struct transfer *free_list; /* finished transfers keep their easy handle for the next */
+    int running;
+};
+
+struct ttdm_httpc_multi *ttdm_httpc_multi_new(long max_connections)
+{
+    struct ttdm_httpc_multi *m = ttdm_calloc(1, sizeof(*m));
+    ttdm_httpc_global_init();
+    m->multi = curl_multi_init();
+    if (!m->multi) {
+        fprintf(stderr, "fatal: curl_multi_init failed\n");
+        abort();
+    }
+    /* Keep a connection for every transfer that may run at once: closing one to open
+     * another costs a handshake (and, with TLS, far more) per request. */
+    curl_multi_setopt(m->multi, CURLMOPT_MAXCONNECTS, max_connections > 0 ? max_connections : 8L);
+    return m;
+}
+
+void ttdm_httpc_multi_free(struct ttdm_httpc_multi *m)
+{
+    if (!m)
+        return;
+    while (m->free_list) {
+        struct transfer *t = m->free_list;
+        m->free_list = t->next;
+        curl_easy_cleanup(t->easy);
+        ttdm_free(t);
+    }
+    curl_multi_cleanup(m->multi);
+    ttdm_free(m);
+}
+
+int ttdm_httpc_multi_add(struct ttdm_httpc_multi *m, const struct ttdm_httpc_req *req,
+                         ttdm_httpc_done_fn done, void *ud)
+{
+    struct transfer *t = m->free_list;
+
+    if (t) {
+        m->free_list = t->next;
+    } else {
+        t = ttdm_calloc(1, sizeof(*t));
+        t->easy = curl_easy_init();
+        if (!t->easy) {
+            ttdm_free(t);
+            return -1;
+        }
+    }
+    easy_setup(t->easy, req, &t->resp, &t->hdrs, &t->mime, true);
+    curl_easy_setopt(t->easy, CURLOPT_PRIVATE, t);
+    t->done = done;
+    t->ud = ud;
+    if (curl_multi_add_handle(m->multi, t->easy) != CURLM_OK) {
+        curl_slist_free_all(t->hdrs);
+        curl_mime_free(t->mime);
+        ttdm_httpc_resp_cleanup(&t->resp);
+        t->next = m->free_list;
+        m->free_list = t;
+        return -1;
+    }
+    m->running++;
+    return 0;
+}
+
+int ttdm_httpc_multi_run(struct ttdm_httpc_multi *m, int timeout_ms)
+{
+    CURLMsg *msg;
+    int still = 0, left = 0, finished = 0;
+
+    curl_multi_perform(m->multi, &still);
+    if (still > 0 || m->running == 0)
+        curl_multi_poll(m->multi, NULL, 0, timeout_ms, NULL);
+    curl_multi_perform(m->multi, &still);
+    while ((msg = curl_multi_info_read(m->multi, &left)) != NULL) {
+        struct transfer *t = NULL;
+        int rc;
+        if (msg->msg != CURLMSG_DONE)
+            continue;
+        curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&t);
+        rc = easy_result(t->easy, msg->data.result, &t->resp);
+        curl_multi_remove_handle(m->multi, t->easy);
+        curl_slist_free_all(t->hdrs);
+        curl_mime_free(t->mime);
+        t->hdrs = NULL;
+        t->mime = NULL;
+        m->running--;
+        finished++;
+        t->done(t->ud, rc, &t->resp);
+        ttdm_httpc_resp_cleanup(&t->resp);
+        t->next = m->free_list;
+        m->free_list = t;
+    }
+    return finished;
+}
+
+int ttdm_httpc_multi_running(const struct ttdm_httpc_multi *m)
+{
+    return m->running;
+}
+
+void ttdm_httpc_multi_wakeup(struct ttdm_httpc_multi *m)
+{
+    curl_multi_wakeup(m->multi);
 }
 
 void ttdm_httpc_resp_cleanup(struct ttdm_httpc_resp *resp)

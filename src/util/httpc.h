@@ -52,6 +52,31 @@ int ttdm_httpc_do(struct ttdm_httpc *c, const struct ttdm_httpc_req *req,
                   struct ttdm_httpc_resp *resp);
 void ttdm_httpc_resp_cleanup(struct ttdm_httpc_resp *resp);
 
+/*
+ * Many transfers at once on one thread (libcurl's multi interface): the thread wakes once
+ * for all the answers that are ready instead of once per request, and the connections are
+ * kept alive between transfers as with a handle. Not thread-safe, except
+ * ttdm_httpc_multi_wakeup.
+ */
+struct ttdm_httpc_multi;
+/* A finished transfer: rc and resp as ttdm_httpc_do gives them (resp is freed after). */
+typedef void (*ttdm_httpc_done_fn)(void *ud, int rc, const struct ttdm_httpc_resp *resp);
+
+/* Up to max_connections idle connections are kept for later transfers. */
+struct ttdm_httpc_multi *ttdm_httpc_multi_new(long max_connections);
+void ttdm_httpc_multi_free(struct ttdm_httpc_multi *m); /* after every transfer finished */
+/* Starts `req` (copied: it need not outlive the call); -1 when it cannot be started. */
+int ttdm_httpc_multi_add(struct ttdm_httpc_multi *m, const struct ttdm_httpc_req *req,
+                         ttdm_httpc_done_fn done, void *ud);
+/*
+ * Moves the transfers on, waiting up to timeout_ms for any of them (or for a wakeup), and
+ * calls done for each finished one. Returns how many finished.
+ */
+int ttdm_httpc_multi_run(struct ttdm_httpc_multi *m, int timeout_ms);
+int ttdm_httpc_multi_running(const struct ttdm_httpc_multi *m);
+/* From any thread: ends the wait of ttdm_httpc_multi_run early. */
+void ttdm_httpc_multi_wakeup(struct ttdm_httpc_multi *m);
+
 /* Calls curl_global_init once; call from main before threads start. */
 void ttdm_httpc_global_init(void);
 

@@ -357,6 +357,7 @@ static void *worker_main(void *arg)
 {
     struct ttdm_httpd *h = arg;
 
+    pthread_setname_np(pthread_self(), "http-worker");
     for (;;) {
         struct req_ctx *ctx;
         pthread_mutex_lock(&h->lock);
