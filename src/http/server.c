@@ -403,14 +403,39 @@ static void render_send(struct ttdm_http_response *resp, enum ttdm_err rc,
     ttdm_http_resp_json(resp, 202, root);
 }
 
-/* On the store's writer thread: the reservation of an inline send is durable or refused. */
+/* What an inline send's answer is made of, from the writer to the event thread. */
+struct send_answer {
+    enum ttdm_err rc;
+    struct ttdm_message msg; /* text owned */
+    struct ttdm_reply_budget budget;
+    struct ttdm_err_detail detail;
+};
+
+/* On the event thread, just before the answer goes out. */
+static void render_send_answer(struct ttdm_http_response *resp, void *ud)
+{
+    struct send_answer *a = ud;
+
+    render_send(resp, a->rc, &a->msg, &a->budget, &a->detail);
+    ttdm_message_cleanup(&a->msg);
+    ttdm_free(a);
+}
+
+/*
+ * On the store's writer thread: the reservation of an inline send is durable or refused.
+ * The writer only copies the outcome; the JSON is written on the event thread.
+ */
 static void on_send_reserved(void *ud, enum ttdm_err rc, const struct ttdm_message *msg,
                              const struct ttdm_reply_budget *b, const struct ttdm_err_detail *d)
 {
-    struct ttdm_http_deferred *deferred = ud;
+    struct send_answer *a = ttdm_malloc(sizeof(*a));
 
-    render_send(ttdm_http_deferred_response(deferred), rc, msg, b, d);
-    ttdm_http_finish(deferred);
+    a->rc = rc;
+    a->msg = *msg;
+    a->msg.text = msg->text ? ttdm_strdup(msg->text) : NULL;
+    a->budget = *b;
+    a->detail = *d;
+    ttdm_http_finish_render(ud, render_send_answer, a);
 }
 
 /*

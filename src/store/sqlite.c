@@ -501,9 +501,12 @@ static enum ttdm_err daily_state(struct ttdm_sql_conn *c, int64_t channel_id, in
 
     *counted = false;
     *used = 0;
+    /* Two key look-ups: daily_counts is kept by triggers (migration 0003). */
     rc = ttdm_sql_prepare(c,
-                          "SELECT COUNT(*), IFNULL(MAX(conversation_id = ?3), 0)"
-                          " FROM daily_conversations WHERE channel_id = ?1 AND day = ?2",
+                          "SELECT IFNULL((SELECT used FROM daily_counts"
+                          "   WHERE channel_id = ?1 AND day = ?2), 0),"
+                          " EXISTS(SELECT 1 FROM daily_conversations"
+                          "   WHERE channel_id = ?1 AND day = ?2 AND conversation_id = ?3)",
                           &st);
     if (rc)
         return rc;
@@ -532,6 +535,19 @@ static enum ttdm_err business_moved(struct ttdm_sql_conn *c, int64_t conv_id, bo
     rc = conv_load(c, conv_id, &r);
     if (rc)
         return rc;
+    /*
+     * The common move (a send, then TikTok's echo: a little later, the same day, both after
+     * the customer's latest message) changes no count: the message counts for R3 either way,
+     * the day's set is the same, and nothing is unread after it. Only the times move.
+     */
+    if (day_of(c, old_ts) == day_of(c, new_ts) && old_ts > r.latest_customer_msg_at &&
+        new_ts >= old_ts) {
+        if (new_ts > r.last_business_msg_at)
+            r.last_business_msg_at = new_ts;
+        if (new_ts > r.last_activity_at)
+            r.last_activity_at = new_ts;
+        return conv_save(c, &r, NULL, now);
+    }
     if (counts) {
         rc = daily_add(c, r.workspace_id, r.channel_id, day_of(c, new_ts), r.id);
         if (rc)

@@ -34,8 +34,20 @@ struct req_ctx {
      * before the connection is resumed (either may come first); the last one resumes. */
     atomic_int pending;
     enum req_state state;
+    ttdm_http_render_fn render; /* ttdm_http_finish_render: writes resp on the event thread */
+    void *render_ud;
     struct req_ctx *next; /* worker queue link */
 };
+
+/* A render left by ttdm_http_finish_render runs once, here or when the connection ends. */
+static void run_render(struct req_ctx *ctx)
+{
+    ttdm_http_render_fn render = ctx->render;
+    if (!render)
+        return;
+    ctx->render = NULL;
+    render(&ctx->resp, ctx->render_ud);
+}
 
 struct ttdm_http_stream {
     struct ttdm_httpd *h;
@@ -336,6 +348,7 @@ static enum MHD_Result queue_response(struct ttdm_httpd *h, struct MHD_Connectio
     struct MHD_Response *mr;
     enum MHD_Result ok;
 
+    run_render(ctx);
     if (r->stream)
         return queue_stream(h, conn, ctx);
     data = ttdm_buf_take(&r->body, &len);
@@ -403,6 +416,14 @@ void ttdm_http_to_worker(struct ttdm_http_response *resp)
 struct ttdm_http_response *ttdm_http_deferred_response(struct ttdm_http_deferred *d)
 {
     return &((struct req_ctx *)(void *)d)->resp;
+}
+
+void ttdm_http_finish_render(struct ttdm_http_deferred *d, ttdm_http_render_fn render, void *ud)
+{
+    struct req_ctx *ctx = (struct req_ctx *)(void *)d;
+    ctx->render = render;
+    ctx->render_ud = ud;
+    ttdm_http_finish(d);
 }
 
 void ttdm_http_finish(struct ttdm_http_deferred *d)
@@ -535,6 +556,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         return;
     if (ctx->suspended)
         atomic_fetch_sub(&h->suspended, 1);
+    run_render(ctx); /* an answer nobody will read: only to free what it holds */
     ttdm_buf_cleanup(&ctx->body);
     resp_cleanup(&ctx->resp);
     ttdm_free(ctx);

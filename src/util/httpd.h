@@ -94,6 +94,14 @@ void ttdm_http_finish(struct ttdm_http_deferred *d);
  * calls the handler again from the start with on_event_thread false.
  */
 void ttdm_http_to_worker(struct ttdm_http_response *resp);
+/*
+ * ttdm_http_finish for an answer that takes time to build: the finishing thread (the
+ * store's writer, say) only hands over ud, and render(resp, ud) writes the response on the
+ * event thread just before it is sent. render runs exactly once, also when the connection
+ * ended meanwhile (then only to free ud).
+ */
+typedef void (*ttdm_http_render_fn)(struct ttdm_http_response *resp, void *ud);
+void ttdm_http_finish_render(struct ttdm_http_deferred *d, ttdm_http_render_fn render, void *ud);
 /* The response a deferred handle fills. */
 struct ttdm_http_response *ttdm_http_deferred_response(struct ttdm_http_deferred *d);
 

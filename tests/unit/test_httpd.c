@@ -25,6 +25,25 @@ static void *finish_later(void *arg)
     return NULL;
 }
 
+/* The same, but the answer is written on the event thread by a render callback. */
+static pthread_t finisher;
+static int renders;
+
+static void render_later(struct ttdm_http_response *resp, void *ud)
+{
+    assert_false(pthread_equal(pthread_self(), finisher)); /* not on the finishing thread */
+    renders++;
+    ttdm_http_resp_bytes(resp, 202, "text/plain", ud, strlen(ud));
+}
+
+static void *finish_render_later(void *arg)
+{
+    finisher = pthread_self();
+    usleep(5000);
+    ttdm_http_finish_render(arg, render_later, "rendered");
+    return NULL;
+}
+
 /* A stream that sends "tick N" each time it is woken, and ends after 3. */
 struct ticker {
     pthread_mutex_t lock;
@@ -106,6 +125,13 @@ static void on_request(void *ud, const struct ttdm_http_request *req,
         assert_true(req->on_event_thread);
         pthread_create(&t, NULL, finish_later, d);
         pthread_detach(t);
+        return;
+    }
+    if (strcmp(req->path, "/inline/rendered") == 0) {
+        pthread_t t;
+        struct ttdm_http_deferred *d = ttdm_http_defer(resp);
+        pthread_create(&t, NULL, finish_render_later, d);
+        pthread_join(t, NULL); /* finished before the handler returns: still rendered later */
         return;
     }
     if (strcmp(req->path, "/inline/finished") == 0) {
@@ -224,6 +250,64 @@ static void test_inline_routes(void **state)
     (void)state;
 }
 
+static void test_rendered_on_the_event_thread(void **state)
+{
+    struct ttdm_httpd *h = start();
+    char out[256];
+    renders = 0;
+    for (int i = 0; i < 5; i++) {
+        assert_int_equal(get(h, "POST", "/inline/rendered", "x", 1, out, sizeof(out)), 202);
+        assert_string_equal(out, "rendered");
+    }
+    assert_int_equal(renders, 5);
+    ttdm_httpd_stop(h);
+    (void)state;
+}
+
+/* Many transfers at once on one thread: 32 answers that each take 20 ms arrive together. */
+static int multi_ok;
+
+static void on_multi_done(void *ud, int rc, const struct ttdm_httpc_resp *resp)
+{
+    (void)ud;
+    if (rc == 0 && resp->status == 201 && strcmp(ttdm_buf_str(&resp->body), "later") == 0)
+        multi_ok++;
+}
+
+static void test_many_transfers_on_one_thread(void **state)
+{
+    struct ttdm_httpd *h = start();
+    struct ttdm_httpc_multi *m = ttdm_httpc_multi_new(32);
+    struct ttdm_httpc_req req = {0};
+    struct timespec t0, t1;
+    char url[128];
+    double ms;
+
+    snprintf(url, sizeof(url), "http://127.0.0.1:%u/inline/deferred", (unsigned)ttdm_httpd_port(h));
+    req.method = "POST";
+    req.url = url;
+    req.body = "x";
+    req.body_len = 1;
+    req.timeout_ms = 5000;
+    multi_ok = 0;
+    for (int round = 0; round < 2; round++) { /* the second round reuses the connections */
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        for (int i = 0; i < 32; i++)
+            assert_int_equal(ttdm_httpc_multi_add(m, &req, on_multi_done, NULL), 0);
+        assert_int_equal(ttdm_httpc_multi_running(m), 32);
+        while (ttdm_httpc_multi_running(m) > 0)
+            ttdm_httpc_multi_run(m, 1000);
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
+        /* One after the other they would take 32 x 20 ms. */
+        assert_true(ms < 32 * 20 / 2);
+    }
+    assert_int_equal(multi_ok, 64);
+    ttdm_httpc_multi_free(m);
+    ttdm_httpd_stop(h);
+    (void)state;
+}
+
 static void test_stream_woken_from_another_thread(void **state)
 {
     struct ttdm_httpd *h = start();
@@ -274,6 +358,8 @@ int main(void)
         cmocka_unit_test(test_body_limit_and_echo),
         cmocka_unit_test(test_deferred_answer),
         cmocka_unit_test(test_inline_routes),
+        cmocka_unit_test(test_rendered_on_the_event_thread),
+        cmocka_unit_test(test_many_transfers_on_one_thread),
         cmocka_unit_test(test_stream_woken_from_another_thread),
         cmocka_unit_test(test_stop_ends_parked_streams),
     };
