@@ -253,6 +253,25 @@ static bool queued_for(const struct ttdm_app *app, bool driver)
     return false;
 }
 
+/*
+ * Queues a leased message at the end, taking its heap parts (*it is left empty). Returns
+ * whether it is the driver's. Under the lock.
+ */
+static bool queue_append(struct ttdm_app *app, struct ttdm_outbox_item *it)
+{
+    struct outbox_entry *e = ttdm_calloc(1, sizeof(*e));
+
+    e->it = *it;
+    memset(it, 0, sizeof(*it));
+    if (app->outbox_tail)
+        app->outbox_tail->next = e;
+    else
+        app->outbox_head = e;
+    app->outbox_tail = e;
+    app->outbox_queued++;
+    return for_driver(&e->it);
+}
+
 /* Wakes whoever may take something now: the driver, the workers. Under the lock. */
 static void outbox_notify(struct ttdm_app *app, bool driver, bool workers)
 {
@@ -303,17 +322,8 @@ static void *claimer_main(void *arg)
             n = 0;
 
         pthread_mutex_lock(&app->outbox_lock);
-        for (size_t i = 0; i < n; i++) {
-            struct outbox_entry *e = ttdm_calloc(1, sizeof(*e));
-            e->it = items[i]; /* takes the message's heap parts */
-            if (app->outbox_tail)
-                app->outbox_tail->next = e;
-            else
-                app->outbox_head = e;
-            app->outbox_tail = e;
-            app->outbox_queued++;
-            texts += for_driver(&e->it);
-        }
+        for (size_t i = 0; i < n; i++)
+            texts += queue_append(app, &items[i]);
         if (n > 0)
             outbox_notify(app, texts > 0, texts < n);
         if (n == want)
@@ -530,7 +540,7 @@ static void *worker_main(void *arg)
 
 void ttdm_app_outbox_take_leased(struct ttdm_app *app, struct ttdm_outbox_item *it)
 {
-    struct outbox_entry *e;
+    bool text;
 
     if (it->msg.id == 0 || !app->outbox_threads) {
         ttdm_outbox_items_cleanup(it, 1);
@@ -538,19 +548,11 @@ void ttdm_app_outbox_take_leased(struct ttdm_app *app, struct ttdm_outbox_item *
         ttdm_app_outbox_kick(app);
         return;
     }
-    e = ttdm_calloc(1, sizeof(*e));
-    e->it = *it; /* takes the message's heap parts */
-    memset(it, 0, sizeof(*it));
     pthread_mutex_lock(&app->outbox_lock);
     /* Behind whatever is queued: a conversation's older messages go first. The queue may
      * pass its cap by the replies in flight; the claimer waits until there is room. */
-    if (app->outbox_tail)
-        app->outbox_tail->next = e;
-    else
-        app->outbox_head = e;
-    app->outbox_tail = e;
-    app->outbox_queued++;
-    outbox_notify(app, for_driver(&e->it), !for_driver(&e->it));
+    text = queue_append(app, it);
+    outbox_notify(app, text, !text);
     pthread_mutex_unlock(&app->outbox_lock);
 }
 

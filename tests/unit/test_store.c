@@ -139,6 +139,20 @@ static struct ttdm_inbound_result echo(struct fixture *f, const char *conv, cons
     return inbound(f, f->channel, conv, msg_id, TTDM_DIR_BUSINESS, source, ts);
 }
 
+/* An agent's text reply to conv_id at now. */
+static void text_request(struct ttdm_send_request *req, int64_t ws, int64_t conv_id, int64_t now,
+                         const char *text)
+{
+    memset(req, 0, sizeof(*req));
+    req->workspace_id = ws;
+    req->conversation_id = conv_id;
+    req->source = TTDM_SOURCE_AGENT;
+    req->type = TTDM_MSG_TEXT;
+    req->text = text;
+    req->text_len = strlen(text);
+    req->now_ms = now;
+}
+
 /* reserve_send of a text; *msg_id (may be NULL) gets the message id. */
 static enum ttdm_err send_at(struct fixture *f, int64_t ws, int64_t conv_id, int64_t now,
                              const char *idem, const char *text, int64_t *msg_id,
@@ -148,15 +162,8 @@ static enum ttdm_err send_at(struct fixture *f, int64_t ws, int64_t conv_id, int
     struct ttdm_message m;
     enum ttdm_err rc;
 
-    memset(&req, 0, sizeof(req));
-    req.workspace_id = ws;
-    req.conversation_id = conv_id;
-    req.source = TTDM_SOURCE_AGENT;
-    req.type = TTDM_MSG_TEXT;
-    req.text = text;
-    req.text_len = strlen(text);
+    text_request(&req, ws, conv_id, now, text);
     req.idempotency_key = idem;
-    req.now_ms = now;
     rc = ttdm_store_reserve_send(f->s, &req, &m, budget);
     if (rc == TTDM_OK) {
         assert_int_equal(m.status, TTDM_STATUS_QUEUED);
@@ -848,14 +855,7 @@ static enum ttdm_err send_leased(struct fixture *f, int64_t conv_id, int64_t now
     struct ttdm_message m;
     enum ttdm_err rc;
 
-    memset(&req, 0, sizeof(req));
-    req.workspace_id = f->ws;
-    req.conversation_id = conv_id;
-    req.source = TTDM_SOURCE_AGENT;
-    req.type = TTDM_MSG_TEXT;
-    req.text = text;
-    req.text_len = strlen(text);
-    req.now_ms = now;
+    text_request(&req, f->ws, conv_id, now, text);
     req.lease_ms = 30000;
     req.leased = leased;
     rc = ttdm_store_reserve_send(f->s, &req, &m, NULL);
