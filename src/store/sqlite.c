@@ -298,6 +298,8 @@ struct conv_row {
     int64_t last_business_msg_at;
     int64_t last_activity_at;
     int unread_count;
+    int64_t stored_activity_at; /* last_activity_at as read: conv_save moves the list
+                                   indexes only when it changed */
 };
 
 #define CONV_ROW_COLS                                                                              \
@@ -316,6 +318,7 @@ static void conv_row_read(sqlite3_stmt *st, struct conv_row *r)
     r->last_business_msg_at = sqlite3_column_int64(st, 6);
     r->last_activity_at = sqlite3_column_int64(st, 7);
     r->unread_count = sqlite3_column_int(st, 8);
+    r->stored_activity_at = r->last_activity_at;
 }
 
 static enum ttdm_err conv_load(struct ttdm_sql_conn *c, int64_t id, struct conv_row *r)
@@ -348,13 +351,24 @@ static enum ttdm_err conv_save(struct ttdm_sql_conn *c, const struct conv_row *r
     sqlite3_stmt *st = NULL;
     enum ttdm_err rc;
 
-    rc = ttdm_sql_prepare(c,
-                          "UPDATE conversations SET customer_id = NULLIF(?2, 0),"
-                          " latest_customer_msg_at = ?3, replies_used = ?4,"
-                          " last_business_msg_at = ?5, last_activity_at = ?6, unread_count = ?7,"
-                          " last_preview = IFNULL(?8, last_preview), updated_at = ?9"
-                          " WHERE id = ?1",
-                          &st);
+    /* last_activity_at is in both list indexes: an UPDATE that names it moves the row in
+     * both, even to the same place. */
+    if (r->last_activity_at != r->stored_activity_at)
+        rc = ttdm_sql_prepare(c,
+                              "UPDATE conversations SET customer_id = NULLIF(?2, 0),"
+                              " latest_customer_msg_at = ?3, replies_used = ?4,"
+                              " last_business_msg_at = ?5, last_activity_at = ?6,"
+                              " unread_count = ?7, last_preview = IFNULL(?8, last_preview),"
+                              " updated_at = ?9 WHERE id = ?1",
+                              &st);
+    else
+        rc = ttdm_sql_prepare(c,
+                              "UPDATE conversations SET customer_id = NULLIF(?2, 0),"
+                              " latest_customer_msg_at = ?3, replies_used = ?4,"
+                              " last_business_msg_at = ?5, unread_count = ?7,"
+                              " last_preview = IFNULL(?8, last_preview), updated_at = ?9"
+                              " WHERE id = ?1 AND last_activity_at = ?6",
+                              &st);
     if (rc)
         return rc;
     ttdm_sql_bind_i64(c, st, 1, r->id);
@@ -408,6 +422,20 @@ static enum ttdm_err count_unread(struct ttdm_sql_conn *c, int64_t conv_id, int6
     return rc;
 }
 
+/* The time of the conversation's latest business message, 0 when none. */
+static enum ttdm_err last_business_at(struct ttdm_sql_conn *c, int64_t conv_id, int64_t *at)
+{
+    sqlite3_stmt *st = NULL;
+    enum ttdm_err rc = ttdm_sql_prepare(c,
+                                        "SELECT IFNULL(MAX(timestamp_ms), 0) FROM messages"
+                                        " WHERE conversation_id = ?1 AND direction = 'business'",
+                                        &st);
+    if (rc)
+        return rc;
+    ttdm_sql_bind_i64(c, st, 1, conv_id);
+    return query_i64(c, st, at);
+}
+
 /*
  * Recomputes everything derived from business messages after one of them moved in time or
  * stopped counting. latest_customer_msg_at only depends on customer messages, which never
@@ -415,20 +443,12 @@ static enum ttdm_err count_unread(struct ttdm_sql_conn *c, int64_t conv_id, int6
  */
 static enum ttdm_err conv_recompute(struct ttdm_sql_conn *c, struct conv_row *r)
 {
-    sqlite3_stmt *st = NULL;
     enum ttdm_err rc;
 
     rc = count_replies(c, r->id, r->latest_customer_msg_at, &r->replies_used);
     if (rc)
         return rc;
-    rc = ttdm_sql_prepare(c,
-                          "SELECT IFNULL(MAX(timestamp_ms), 0) FROM messages"
-                          " WHERE conversation_id = ?1 AND direction = 'business'",
-                          &st);
-    if (rc)
-        return rc;
-    ttdm_sql_bind_i64(c, st, 1, r->id);
-    rc = query_i64(c, st, &r->last_business_msg_at);
+    rc = last_business_at(c, r->id, &r->last_business_msg_at);
     if (rc)
         return rc;
     return count_unread(c, r->id, r->last_business_msg_at, &r->unread_count);
@@ -536,16 +556,26 @@ static enum ttdm_err business_moved(struct ttdm_sql_conn *c, int64_t conv_id, bo
     if (rc)
         return rc;
     /*
-     * The common move (a send, then TikTok's echo: a little later, the same day, both after
-     * the customer's latest message) changes no count: the message counts for R3 either way,
-     * the day's set is the same, and nothing is unread after it. Only the times move.
+     * The common moves (a send: a little later; then TikTok's echo: a little earlier, its
+     * time of acceptance) stay on the same day and after the customer's latest message.
+     * They change no count: the message counts for R3 either way, the day's set is the same,
+     * and nothing is unread after it. Only the times may move.
      */
     if (day_of(c, old_ts) == day_of(c, new_ts) && old_ts > r.latest_customer_msg_at &&
-        new_ts >= old_ts) {
-        if (new_ts > r.last_business_msg_at)
+        new_ts > r.latest_customer_msg_at) {
+        int64_t last_business = r.last_business_msg_at, activity = r.last_activity_at;
+        if (new_ts >= r.last_business_msg_at) {
             r.last_business_msg_at = new_ts;
+        } else if (old_ts >= r.last_business_msg_at) {
+            /* It was the latest and moved back: the latest is now it or another one. */
+            rc = last_business_at(c, r.id, &r.last_business_msg_at);
+            if (rc)
+                return rc;
+        }
         if (new_ts > r.last_activity_at)
             r.last_activity_at = new_ts;
+        if (r.last_business_msg_at == last_business && r.last_activity_at == activity)
+            return TTDM_OK;
         return conv_save(c, &r, NULL, now);
     }
     if (counts) {

@@ -727,6 +727,41 @@ static void test_give_back(void **state)
 }
 
 /* Our own API send echoed back before TikTok's HTTP answer reached us. */
+/*
+ * A send stamped when TikTok answered, then TikTok's echo with its own, slightly earlier
+ * time: the reply moves back, the quota stays, and a customer message that falls between
+ * the two times comes after the reply (it opens a new window and is unread).
+ */
+static void test_echo_moves_reply_back(void **state)
+{
+    struct fixture *f = *state;
+    struct ttdm_conversation_view v;
+    struct ttdm_reply_budget b;
+    struct ttdm_inbound_result r;
+    struct ttdm_message m;
+    int64_t id = 0;
+    int64_t conv = cm(f, "back", "c1", hour(1)).conversation_id;
+
+    assert_int_equal(send_at(f, f->ws, conv, hour(2), NULL, "hi", &id, &b), TTDM_OK);
+    assert_int_equal(ttdm_store_mark_sent(f->s, id, "tt-back", hour(2) + 500), TTDM_OK);
+    r = echo(f, "back", "tt-back", TTDM_SOURCE_AGENT, hour(2) + 200);
+    assert_true(r.matched_own_send);
+    assert_int_equal(ttdm_store_message_get(f->s, f->ws, id, &m), TTDM_OK);
+    assert_int_equal(m.timestamp_ms, hour(2) + 200);
+    ttdm_message_cleanup(&m);
+    assert_int_equal(ttdm_store_conversation_get(f->s, f->ws, conv, hour(2) + 1000, &v, &b),
+                     TTDM_OK);
+    assert_int_equal(b.replies_left, 9);
+    assert_int_equal(v.unread_count, 0);
+    assert_int_equal(v.last_activity_at, hour(2) + 500); /* activity never moves back */
+
+    cm(f, "back", "c2", hour(2) + 300);
+    assert_int_equal(ttdm_store_conversation_get(f->s, f->ws, conv, hour(2) + 1000, &v, &b),
+                     TTDM_OK);
+    assert_int_equal(b.replies_left, 10);
+    assert_int_equal(v.unread_count, 1);
+}
+
 static void test_early_api_echo_merged(void **state)
 {
     struct fixture *f = *state;
@@ -1242,6 +1277,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_daily_limit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_give_back, setup, teardown),
         cmocka_unit_test_setup_teardown(test_early_api_echo_merged, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_echo_moves_reply_back, setup, teardown),
         cmocka_unit_test_setup_teardown(test_read_receipts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_idempotency_key, setup, teardown),
         cmocka_unit_test_setup_teardown(test_outbox, setup, teardown),
