@@ -241,6 +241,56 @@ static cJSON *api_get(struct ttdm_httpc *hc, struct bench *b, const char *path)
     return j;
 }
 
+static void sleep_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+/* Webhooks the simulator still has to deliver (TikTok's echoes of our sends); -1 unknown. */
+static int64_t sim_webhooks_pending(struct bench *b)
+{
+    char url[128], err[128];
+    struct ttdm_httpc *hc = ttdm_httpc_new();
+    struct ttdm_httpc_req req;
+    struct ttdm_httpc_resp resp;
+    int64_t pending = -1;
+    cJSON *j;
+
+    snprintf(url, sizeof(url), "http://127.0.0.1:%u/sim/stats", (unsigned)b->sim_port);
+    memset(&req, 0, sizeof(req));
+    req.method = "GET";
+    req.url = url;
+    req.timeout_ms = 10000;
+    if (ttdm_httpc_do(hc, &req, &resp) == 0 && resp.status == 200 &&
+        (j = ttdm_json_parse(resp.body.data, resp.body.len, err, sizeof(err))) != NULL) {
+        ttdm_json_get_i64(cJSON_GetObjectItemCaseSensitive(j, "webhooks"), "pending", 0, INT64_MAX,
+                          &pending);
+        cJSON_Delete(j);
+    }
+    ttdm_httpc_resp_cleanup(&resp);
+    ttdm_httpc_free(hc);
+    return pending;
+}
+
+/*
+ * Waits (at most max_s) until the simulator has delivered every webhook it owes ttdm, so
+ * that a run is not measured on top of the echoes of the one before.
+ */
+static void wait_webhooks_delivered(struct bench *b, int max_s)
+{
+    int64_t start = httpload_mono_us(), pending;
+    while ((pending = sim_webhooks_pending(b)) > 0 &&
+           httpload_mono_us() - start < (int64_t)max_s * 1000000)
+        sleep_ms(100);
+    if (pending != 0)
+        fprintf(stderr, "bench_send: the simulator still has %lld webhooks to deliver\n",
+                (long long)pending);
+    else
+        fprintf(stderr, "bench_send: every webhook delivered after %.1f s\n",
+                (double)(httpload_mono_us() - start) / 1e6);
+}
+
 /* Sets up n_convs conversations in which the customer wrote, known to both sides. */
 static int setup(struct bench *b, int per_channel)
 {
@@ -433,12 +483,6 @@ static int64_t db_max_id(sqlite3 *db)
     return v;
 }
 
-static void sleep_ms(int ms)
-{
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
 /* CPU seconds (user + system) a process has used so far, from /proc; -1 when unknown. */
 static double proc_cpu_s(int64_t pid)
 {
@@ -491,9 +535,10 @@ static int measure(struct bench *b, sqlite3 *db, uint64_t replies, double durati
     struct httpload_hist to_sim;
     int64_t min_id = db_max_id(db), sent = 0, failed = 0, queued = 0, t0, t_done = 0;
     uint64_t accepted = 0, refused = 0, missing = 0;
-    int64_t waited = 0;
+    int64_t waited = 0, echo_backlog = -1;
     double ttdm_cpu0, sim_cpu0, own_cpu0, ttdm_cpu1 = -1, sim_cpu1 = -1, own_cpu1 = -1;
 
+    wait_webhooks_delivered(b, 300);
     b->n_sends = b->n_convs * replies;
     b->status = ttdm_calloc(b->n_sends, sizeof(int));
     b->start_wall_us = ttdm_calloc(b->n_sends, sizeof(int64_t));
@@ -524,6 +569,7 @@ static int measure(struct bench *b, sqlite3 *db, uint64_t replies, double durati
             ttdm_cpu1 = proc_cpu_s(b->ttdm_pid);
             sim_cpu1 = proc_cpu_s(b->sim_pid);
             own_cpu1 = proc_cpu_s((int64_t)getpid());
+            echo_backlog = sim_webhooks_pending(b);
             break;
         }
         if (waited >= DRAIN_TIMEOUT_MS) {
@@ -575,6 +621,7 @@ static int measure(struct bench *b, sqlite3 *db, uint64_t replies, double durati
         printf("send_p99_ms %.2f ms\n", httpload_hist_ms(&to_sim, 0.99));
         printf("send_paced_max_ms %.2f ms\n", httpload_hist_ms(&to_sim, 1.0));
         printf("send_paced_accept_p99_ms %.2f ms\n", httpload_hist_ms(&accept.hist, 0.99));
+        printf("send_paced_echo_backlog %lld webhooks\n", (long long)echo_backlog);
         printf("send_paced_errors %llu messages\n",
                (unsigned long long)(refused + (uint64_t)failed + missing +
                                     (b->n_sends - accepted - refused)));
@@ -593,6 +640,9 @@ static int measure(struct bench *b, sqlite3 *db, uint64_t replies, double durati
         printf("send_sim_cpu_us %.0f us/msg\n", (sim_cpu1 - sim_cpu0) * 1e6 / (double)sent);
     if (sent > 0 && own_cpu0 >= 0 && own_cpu1 >= 0)
         printf("send_loadgen_cpu_us %.0f us/msg\n", (own_cpu1 - own_cpu0) * 1e6 / (double)sent);
+    /* TikTok's echoes of these sends that the simulator had not delivered yet when the last
+     * one was marked sent: their work on ttdm's side is not in the CPU figures above. */
+    printf("send_echo_backlog %lld webhooks\n", (long long)echo_backlog);
     printf("send_sent %lld messages\n", (long long)sent);
     printf("send_errors %llu messages\n",
            (unsigned long long)(refused + (uint64_t)failed + missing +
