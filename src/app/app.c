@@ -223,8 +223,6 @@ static void send_request(const struct ttdm_app *app, const struct ttdm_send_inpu
     req->idempotency_key = in->idempotency_key;
     req->now_ms = now;
     req->skip_policy = !app->cfg.enforce_rules;
-    /* This process's senders take a new message at once when they run (no claim). */
-    req->lease_ms = app->outbox_threads ? app->cfg.outbox_lease_ms : 0;
 }
 
 /* Analytics count what TikTok's rules refused: R1-R8 and the channel's reconnect. */
@@ -240,7 +238,6 @@ static enum ttdm_err send_checked(struct ttdm_app *app, const struct ttdm_send_i
     struct ttdm_conversation_view conv;
     struct ttdm_reply_budget before;
     struct ttdm_send_request req;
-    struct ttdm_outbox_item leased;
     enum ttdm_content_type type = TTDM_CONTENT_NONE;
     enum ttdm_image_format fmt = TTDM_IMAGE_UNKNOWN;
     char media_path[TTDM_PATH_MAX] = "";
@@ -285,8 +282,9 @@ static enum ttdm_err send_checked(struct ttdm_app *app, const struct ttdm_send_i
         if (rc)
             return rc;
     }
+    /* No lease here: this thread hands over after the commit, later than the writer would,
+     * and a newer reply of the conversation could be claimed and sent first. */
     send_request(app, in, type, media_path, fmt, now, &req);
-    req.leased = &leased;
     rc = ttdm_store_reserve_send(app->store, &req, out, budget);
     if (rc) {
         if (is_rule_refusal(rc)) {
@@ -302,7 +300,7 @@ static enum ttdm_err send_checked(struct ttdm_app *app, const struct ttdm_send_i
     }
     LOG_DEBUG("send", "queued message=%lld conversation=%lld", (long long)out->id,
               (long long)in->conversation_id);
-    ttdm_app_outbox_take_leased(app, &leased);
+    ttdm_app_outbox_kick(app);
     ttdm_app_publish_message(app, in->workspace_id, out->channel_id, out->conversation_id, out->id);
     return TTDM_OK;
 }
@@ -396,7 +394,12 @@ enum ttdm_err ttdm_app_send_async(struct ttdm_app *app, const struct ttdm_send_i
     send_request(app, in, type, "", TTDM_IMAGE_UNKNOWN, ttdm_app_now(app), &x->req);
     x->req.text = x->text;
     x->req.idempotency_key = x->idempotency_key;
-    x->req.leased = &x->leased;
+    /* The writer's completions run in commit order, so handing the lease over from there
+     * keeps each conversation's replies in order. Only while the senders keep up. */
+    if (ttdm_app_outbox_has_room(app)) {
+        x->req.lease_ms = app->cfg.outbox_lease_ms;
+        x->req.leased = &x->leased;
+    }
     rc = ttdm_store_reserve_send_async(app->store, &x->req, &x->msg, &x->budget, on_send_reserved,
                                        x);
     if (rc) {

@@ -75,7 +75,8 @@ struct ttdm_app {
     bool outbox_driver_started;
     bool outbox_driver_done;
     struct ttdm_httpc_multi *outbox_multi;
-    size_t outbox_inflight;
+    size_t outbox_inflight;    /* transfers on outbox_multi (driver thread only) */
+    size_t outbox_driver_held; /* taken by the driver and not done: in flight or failed */
     struct outbox_entry *outbox_failed_head, *outbox_failed_tail; /* for the workers */
     int64_t *outbox_busy; /* conversations being sent to (0: a free slot) */
     size_t n_outbox_busy;
@@ -104,6 +105,8 @@ void ttdm_app_outbox_stop(struct ttdm_app *app);
  * behind ends by itself (outbox_lease_ms), as after a crash. Not after ttdm_app_outbox_stop.
  */
 void ttdm_app_outbox_take_leased(struct ttdm_app *app, struct ttdm_outbox_item *it);
+/* Whether the outbox runs and its queue is short enough to take a lease handed over. */
+bool ttdm_app_outbox_has_room(struct ttdm_app *app);
 
 /* "Failed sending <preview> to customer with error: <reason>" into out. */
 void ttdm_app_failure_text(const char *text, const char *reason, char *out, size_t out_size);

@@ -223,6 +223,7 @@ struct outbox_entry {
     struct ttdm_outbox_item it;
     /* a text send in flight, then its answer for a worker */
     size_t slot;
+    bool driver; /* taken by the driver: counts in outbox_driver_held until done */
     struct ttdm_tiktok_pending *pending;
     enum ttdm_err rc;
     struct ttdm_tiktok_result res;
@@ -346,17 +347,18 @@ static bool conversation_busy(const struct ttdm_app *app, int64_t conversation_i
     return false;
 }
 
-/* Marks the conversation busy; there are as many slots as sends at once, so one is free. */
-static size_t busy_take(struct ttdm_app *app, int64_t conversation_id)
+/* A free busy slot, or n_outbox_busy when none (the driver and the workers hold at most
+ * outbox_inflight + outbox_workers, so there always is one). */
+static size_t free_slot(const struct ttdm_app *app)
 {
     size_t slot = 0;
-    while (app->outbox_busy[slot] != 0)
+    while (slot < app->n_outbox_busy && app->outbox_busy[slot] != 0)
         slot++;
-    app->outbox_busy[slot] = conversation_id;
     return slot;
 }
 
-#define PASSED_MAX 64
+/* Conversations passed over in one look at the queue, at most. */
+#define PASSED_MAX 256
 
 /*
  * Unlinks the first queued message the caller sends (the driver: texts; a worker: the
@@ -368,14 +370,19 @@ static struct outbox_entry *take_next(struct ttdm_app *app, bool driver)
 {
     struct outbox_entry *prev = NULL;
     int64_t passed[PASSED_MAX]; /* conversations of the messages passed over */
-    size_t n_passed = 0;
+    size_t n_passed = 0, slot = free_slot(app);
 
+    if (slot == app->n_outbox_busy)
+        return NULL;
     for (struct outbox_entry *e = app->outbox_head; e; prev = e, e = e->next) {
         int64_t conv = e->it.msg.conversation_id;
-        bool held = for_driver(&e->it) != driver || conversation_busy(app, conv);
-        for (size_t i = 0; i < n_passed && !held; i++)
-            held = passed[i] == conv;
+        bool held = false, seen = false;
+        for (size_t i = 0; i < n_passed && !seen; i++)
+            seen = passed[i] == conv;
+        held = seen || for_driver(&e->it) != driver || conversation_busy(app, conv);
         if (held) {
+            if (seen)
+                continue;
             if (n_passed == PASSED_MAX)
                 return NULL; /* far enough: the rest waits for the next look */
             passed[n_passed++] = conv;
@@ -389,7 +396,11 @@ static struct outbox_entry *take_next(struct ttdm_app *app, bool driver)
             app->outbox_tail = prev;
         if (app->outbox_queued-- == queue_cap(app))
             pthread_cond_signal(&app->outbox_cond); /* room again for the claimer */
-        e->slot = busy_take(app, conv);
+        app->outbox_busy[slot] = conv;
+        e->slot = slot;
+        e->driver = driver;
+        if (driver)
+            app->outbox_driver_held++;
         return e;
     }
     return NULL;
@@ -399,7 +410,26 @@ static struct outbox_entry *take_next(struct ttdm_app *app, bool driver)
 static void entry_done(struct ttdm_app *app, struct outbox_entry *e, bool by_driver)
 {
     app->outbox_busy[e->slot] = 0;
+    if (e->driver)
+        app->outbox_driver_held--;
     outbox_notify(app, !by_driver, queued_for(app, false));
+}
+
+/*
+ * A message whose lease ends before its send could be over is left to the claimer, which
+ * leases it again once this lease has ended: sending it now could make it go twice.
+ */
+#define LEASE_MARGIN_MS 1000
+
+static bool lease_left(const struct outbox_entry *e)
+{
+    if (ttdm_clock_now_ms() + LEASE_MARGIN_MS < e->it.lease_until)
+        return true;
+    LOG_WARN("outbox",
+             "message=%lld waited in the queue until its lease ended; it is sent "
+             "once it is leased again",
+             (long long)e->it.msg.id);
+    return false;
 }
 
 static void entry_free(struct outbox_entry *e)
@@ -450,6 +480,13 @@ static void start_text(struct ttdm_app *app, struct outbox_entry *e)
     struct ttdm_httpc_req req;
     const struct ttdm_message *m = &e->it.msg;
 
+    if (!lease_left(e)) {
+        pthread_mutex_lock(&app->outbox_lock);
+        entry_done(app, e, true);
+        pthread_mutex_unlock(&app->outbox_lock);
+        entry_free(e);
+        return;
+    }
     ttdm_app_token_open_inplace(app, e->it.access_token, sizeof(e->it.access_token));
     e->app = app;
     e->pending = ttdm_tiktok_send_text_begin(ttdm_app_tiktok(app), e->it.access_token,
@@ -484,7 +521,8 @@ static void *driver_main(void *arg)
         struct outbox_entry *e;
         bool idle;
 
-        while (app->outbox_inflight < max && (e = take_next(app, true)) != NULL) {
+        /* Failed sends waiting for a worker count too: they hold their conversation. */
+        while (app->outbox_driver_held < max && (e = take_next(app, true)) != NULL) {
             pthread_mutex_unlock(&app->outbox_lock);
             start_text(app, e);
             pthread_mutex_lock(&app->outbox_lock);
@@ -520,7 +558,8 @@ static void *worker_main(void *arg)
             conclude(app, &e->it, e->rc, &e->res, e->message_id);
         } else if ((e = take_next(app, false)) != NULL) {
             pthread_mutex_unlock(&app->outbox_lock);
-            process(app, &e->it);
+            if (lease_left(e))
+                process(app, &e->it);
         } else if (app->outbox_claimer_done && app->outbox_driver_done && !app->outbox_head) {
             break;
         } else {
@@ -554,6 +593,18 @@ void ttdm_app_outbox_take_leased(struct ttdm_app *app, struct ttdm_outbox_item *
     text = queue_append(app, it);
     outbox_notify(app, text, !text);
     pthread_mutex_unlock(&app->outbox_lock);
+}
+
+bool ttdm_app_outbox_has_room(struct ttdm_app *app)
+{
+    bool room;
+
+    if (!app->outbox_threads)
+        return false;
+    pthread_mutex_lock(&app->outbox_lock);
+    room = !app->outbox_stopping && app->outbox_queued < queue_cap(app);
+    pthread_mutex_unlock(&app->outbox_lock);
+    return room;
 }
 
 void ttdm_app_outbox_kick(struct ttdm_app *app)

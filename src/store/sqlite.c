@@ -2914,6 +2914,7 @@ static enum ttdm_err claim_one(struct ttdm_sql_conn *c, int64_t id, int64_t leas
     item->channel_status = channel_status_parse(ttdm_sql_col_text(st, MSG_NCOLS + 2));
     ttdm_sql_col_copy(st, MSG_NCOLS + 3, item->tiktok_conversation_id,
                       sizeof(item->tiktok_conversation_id));
+    item->lease_until = lease_until;
 done:
     ttdm_sql_reset(st);
     return rc;

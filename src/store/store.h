@@ -390,6 +390,7 @@ struct ttdm_outbox_item {
     char tiktok_conversation_id[TTDM_ID_MAX];
     char access_token[TTDM_TOKEN_MAX];
     enum ttdm_channel_status channel_status;
+    int64_t lease_until; /* ms: nobody else takes it before; not to be sent after */
 };
 
 /*

@@ -224,8 +224,8 @@ int ttdm_httpc_multi_run(struct ttdm_httpc_multi *m, int timeout_ms)
     CURLMsg *msg;
     int still = 0, left = 0, finished = 0;
 
-    curl_multi_perform(m->multi, &still);
-    if (still > 0 || m->running == 0)
+    /* Wait unless a transfer has just finished (a failed perform waits too: no spinning). */
+    if (curl_multi_perform(m->multi, &still) != CURLM_OK || still >= m->running)
         curl_multi_poll(m->multi, NULL, 0, timeout_ms, NULL);
     curl_multi_perform(m->multi, &still);
     while ((msg = curl_multi_info_read(m->multi, &left)) != NULL) {

@@ -53,12 +53,52 @@ static void test_timeout_retried(void **state)
     (void)state;
 }
 
+/*
+ * TikTok fails every first attempt while more conversations wait than the outbox sends at
+ * once: the failed sends hold their conversations until a worker has scheduled their retry,
+ * the outbox takes no more than it has room for, and every reply is sent once in the end.
+ */
+static void test_outage_with_many_conversations(void **state)
+{
+    enum { CONVS = 12 };
+    const char *const args[] = {"--outbox_inflight=3", "--outbox_workers=1",
+                                "--outbox_retry_base_ms=50", NULL};
+    struct h_env env;
+    struct h_customer c[CONVS];
+    int64_t ids[CONVS];
+    cJSON *j = NULL;
+
+    h_env_start(&env, "outage_shop", args);
+    for (int i = 0; i < CONVS; i++) {
+        char name[32];
+        snprintf(name, sizeof(name), "cust%d", i);
+        h_customer_new(&env, name, "SG", &c[i]);
+        assert_int_equal(h_customer_says(&env, &c[i], "hello", 1), 200);
+    }
+    assert_int_equal(h_sim(&env, "POST", "/sim/faults",
+                           "{\"endpoint\":\"message/send\",\"kind\":\"http_500\",\"count\":12}",
+                           NULL),
+                     200);
+    for (int i = 0; i < CONVS; i++) {
+        assert_int_equal(h_reply(&env, h_conversation_id(&env, &c[i]), "back soon", &j), 202);
+        ids[i] = h_int(j, "message.id");
+        cJSON_Delete(j);
+    }
+    for (int i = 0; i < CONVS; i++) {
+        assert_true(h_wait_message_status(&env, ids[i], "sent", 20000, NULL));
+        assert_int_equal(h_sim_count_text(&env, &c[i], "back soon"), 1);
+    }
+    h_env_stop(&env);
+    (void)state;
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_server_errors_retried),
         cmocka_unit_test(test_system_error_retried),
         cmocka_unit_test(test_timeout_retried),
+        cmocka_unit_test(test_outage_with_many_conversations),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -2,8 +2,8 @@
 
 -- The queued business messages of each conversation, oldest first. A reply is leased to
 -- the outbox in its own reservation only when no older message of its conversation is
--- still queued, so that each conversation's messages reach TikTok in order. Partial: it
--- holds only the few messages waiting to be sent.
+-- still queued, so that it never overtakes one the claims would send before it. Partial:
+-- it holds only the few messages waiting to be sent.
 CREATE INDEX messages_queued ON messages(conversation_id, id) WHERE status = 'queued';
 
 -- R4: how many conversations each channel's day holds, kept by triggers in the same
