@@ -728,9 +728,10 @@ static void test_give_back(void **state)
 
 /* Our own API send echoed back before TikTok's HTTP answer reached us. */
 /*
- * A send stamped when TikTok answered, then TikTok's echo with its own, slightly earlier
- * time: the reply moves back, the quota stays, and a customer message that falls between
- * the two times comes after the reply (it opens a new window and is unread).
+ * A send stamped when TikTok answered (a second and a half after it was accepted), then
+ * TikTok's echo with its own, earlier time: the reply moves back, the quota stays, and a
+ * customer message that falls between the two times comes after the reply (it opens a new
+ * window and is unread). A prompt send keeps its reservation time until its echo.
  */
 static void test_echo_moves_reply_back(void **state)
 {
@@ -739,27 +740,69 @@ static void test_echo_moves_reply_back(void **state)
     struct ttdm_reply_budget b;
     struct ttdm_inbound_result r;
     struct ttdm_message m;
-    int64_t id = 0;
+    int64_t id = 0, prompt = 0;
     int64_t conv = cm(f, "back", "c1", hour(1)).conversation_id;
 
     assert_int_equal(send_at(f, f->ws, conv, hour(2), NULL, "hi", &id, &b), TTDM_OK);
-    assert_int_equal(ttdm_store_mark_sent(f->s, id, "tt-back", hour(2) + 500), TTDM_OK);
+    assert_int_equal(ttdm_store_mark_sent(f->s, id, "tt-back", hour(2) + 1500), TTDM_OK);
+    assert_int_equal(ttdm_store_message_get(f->s, f->ws, id, &m), TTDM_OK);
+    assert_int_equal(m.timestamp_ms, hour(2) + 1500);
+    ttdm_message_cleanup(&m);
     r = echo(f, "back", "tt-back", TTDM_SOURCE_AGENT, hour(2) + 200);
     assert_true(r.matched_own_send);
     assert_int_equal(ttdm_store_message_get(f->s, f->ws, id, &m), TTDM_OK);
     assert_int_equal(m.timestamp_ms, hour(2) + 200);
     ttdm_message_cleanup(&m);
-    assert_int_equal(ttdm_store_conversation_get(f->s, f->ws, conv, hour(2) + 1000, &v, &b),
+    assert_int_equal(ttdm_store_conversation_get(f->s, f->ws, conv, hour(2) + 2000, &v, &b),
                      TTDM_OK);
     assert_int_equal(b.replies_left, 9);
     assert_int_equal(v.unread_count, 0);
-    assert_int_equal(v.last_activity_at, hour(2) + 500); /* activity never moves back */
+    assert_int_equal(v.last_activity_at, hour(2) + 1500); /* activity never moves back */
 
     cm(f, "back", "c2", hour(2) + 300);
-    assert_int_equal(ttdm_store_conversation_get(f->s, f->ws, conv, hour(2) + 1000, &v, &b),
+    assert_int_equal(ttdm_store_conversation_get(f->s, f->ws, conv, hour(2) + 2000, &v, &b),
                      TTDM_OK);
     assert_int_equal(b.replies_left, 10);
     assert_int_equal(v.unread_count, 1);
+
+    /* Sent half a second after it was accepted: the time stays until TikTok's echo. */
+    assert_int_equal(send_at(f, f->ws, conv, hour(3), NULL, "prompt", &prompt, &b), TTDM_OK);
+    assert_int_equal(ttdm_store_mark_sent(f->s, prompt, "tt-prompt", hour(3) + 500), TTDM_OK);
+    assert_int_equal(ttdm_store_message_get(f->s, f->ws, prompt, &m), TTDM_OK);
+    assert_int_equal(m.timestamp_ms, hour(3));
+    assert_int_equal(m.status, TTDM_STATUS_SENT);
+    ttdm_message_cleanup(&m);
+    r = echo(f, "back", "tt-prompt", TTDM_SOURCE_AGENT, hour(3) + 200);
+    assert_true(r.matched_own_send);
+    assert_int_equal(ttdm_store_message_get(f->s, f->ws, prompt, &m), TTDM_OK);
+    assert_int_equal(m.timestamp_ms, hour(3) + 200);
+    ttdm_message_cleanup(&m);
+    assert_int_equal(ttdm_store_conversation_get(f->s, f->ws, conv, hour(3) + 1000, &v, &b),
+                     TTDM_OK);
+    assert_int_equal(b.replies_left, 9);
+    assert_int_equal(v.last_activity_at, hour(3) + 200);
+}
+
+/*
+ * A customer writes while a reply is on its way: sent promptly, the reply still moves to the
+ * time TikTok answered, after the customer's message, and so counts in the new window.
+ */
+static void test_prompt_send_crossing_a_customer_message(void **state)
+{
+    struct fixture *f = *state;
+    struct ttdm_reply_budget b;
+    struct ttdm_message m;
+    int64_t id = 0;
+    int64_t conv = cm(f, "cross", "c1", hour(1)).conversation_id;
+
+    assert_int_equal(send_at(f, f->ws, conv, hour(2), NULL, "on its way", &id, &b), TTDM_OK);
+    cm(f, "cross", "c2", hour(2) + 100);
+    assert_int_equal(budget_at(f, conv, hour(2) + 150).replies_left, 10);
+    assert_int_equal(ttdm_store_mark_sent(f->s, id, "tt-cross", hour(2) + 300), TTDM_OK);
+    assert_int_equal(ttdm_store_message_get(f->s, f->ws, id, &m), TTDM_OK);
+    assert_int_equal(m.timestamp_ms, hour(2) + 300);
+    ttdm_message_cleanup(&m);
+    assert_int_equal(budget_at(f, conv, hour(2) + 400).replies_left, 9);
 }
 
 static void test_early_api_echo_merged(void **state)
@@ -1278,6 +1321,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_give_back, setup, teardown),
         cmocka_unit_test_setup_teardown(test_early_api_echo_merged, setup, teardown),
         cmocka_unit_test_setup_teardown(test_echo_moves_reply_back, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_prompt_send_crossing_a_customer_message, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_read_receipts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_idempotency_key, setup, teardown),
         cmocka_unit_test_setup_teardown(test_outbox, setup, teardown),
