@@ -74,6 +74,7 @@ struct ttdm_app {
     pthread_t outbox_driver; /* text sends, many at once on outbox_multi */
     bool outbox_driver_started;
     bool outbox_driver_done;
+    bool outbox_driver_waiting; /* in ttdm_httpc_multi_run: news must wake it */
     struct ttdm_httpc_multi *outbox_multi;
     size_t outbox_inflight;    /* transfers on outbox_multi (driver thread only) */
     size_t outbox_driver_held; /* taken by the driver and not done: in flight or failed */

@@ -278,8 +278,12 @@ static void outbox_notify(struct ttdm_app *app, bool driver, bool workers)
 {
     if (workers)
         pthread_cond_broadcast(&app->outbox_ready);
-    if (driver && app->outbox_multi)
+    /* A driver that is not waiting looks at the queue before it waits again: no system
+     * call for it (replies arrive by thousands a second, mostly while it is busy). */
+    if (driver && app->outbox_multi && app->outbox_driver_waiting) {
+        app->outbox_driver_waiting = false;
         ttdm_httpc_multi_wakeup(app->outbox_multi);
+    }
 }
 
 static void deadline_in(int64_t ms, struct timespec *ts)
@@ -530,10 +534,13 @@ static void *driver_main(void *arg)
         idle = app->outbox_inflight == 0;
         if (idle && app->outbox_claimer_done && !queued_for(app, true))
             break;
+        /* Answers wake it, and so does news in the queue (outbox_notify): it has looked at
+         * the queue under the lock, so news from now on wakes it. */
+        app->outbox_driver_waiting = true;
         pthread_mutex_unlock(&app->outbox_lock);
-        /* Answers wake it, and so does news in the queue (outbox_notify). */
         ttdm_httpc_multi_run(app->outbox_multi, idle ? (int)app->cfg.outbox_poll_ms : 1000);
         pthread_mutex_lock(&app->outbox_lock);
+        app->outbox_driver_waiting = false;
     }
     app->outbox_driver_done = true;
     pthread_cond_broadcast(&app->outbox_ready);
