@@ -727,6 +727,18 @@ static void test_give_back(void **state)
 }
 
 /* Our own API send echoed back before TikTok's HTTP answer reached us. */
+/* The stored time of a message. */
+static int64_t message_time(struct fixture *f, int64_t id)
+{
+    struct ttdm_message m;
+    int64_t ts;
+
+    assert_int_equal(ttdm_store_message_get(f->s, f->ws, id, &m), TTDM_OK);
+    ts = m.timestamp_ms;
+    ttdm_message_cleanup(&m);
+    return ts;
+}
+
 /*
  * A send stamped when TikTok answered (a second and a half after it was accepted), then
  * TikTok's echo with its own, earlier time: the reply moves back, the quota stays, and a
@@ -739,20 +751,15 @@ static void test_echo_moves_reply_back(void **state)
     struct ttdm_conversation_view v;
     struct ttdm_reply_budget b;
     struct ttdm_inbound_result r;
-    struct ttdm_message m;
     int64_t id = 0, prompt = 0;
     int64_t conv = cm(f, "back", "c1", hour(1)).conversation_id;
 
     assert_int_equal(send_at(f, f->ws, conv, hour(2), NULL, "hi", &id, &b), TTDM_OK);
     assert_int_equal(ttdm_store_mark_sent(f->s, id, "tt-back", hour(2) + 1500), TTDM_OK);
-    assert_int_equal(ttdm_store_message_get(f->s, f->ws, id, &m), TTDM_OK);
-    assert_int_equal(m.timestamp_ms, hour(2) + 1500);
-    ttdm_message_cleanup(&m);
+    assert_int_equal(message_time(f, id), hour(2) + 1500);
     r = echo(f, "back", "tt-back", TTDM_SOURCE_AGENT, hour(2) + 200);
     assert_true(r.matched_own_send);
-    assert_int_equal(ttdm_store_message_get(f->s, f->ws, id, &m), TTDM_OK);
-    assert_int_equal(m.timestamp_ms, hour(2) + 200);
-    ttdm_message_cleanup(&m);
+    assert_int_equal(message_time(f, id), hour(2) + 200);
     assert_int_equal(ttdm_store_conversation_get(f->s, f->ws, conv, hour(2) + 2000, &v, &b),
                      TTDM_OK);
     assert_int_equal(b.replies_left, 9);
@@ -768,15 +775,10 @@ static void test_echo_moves_reply_back(void **state)
     /* Sent half a second after it was accepted: the time stays until TikTok's echo. */
     assert_int_equal(send_at(f, f->ws, conv, hour(3), NULL, "prompt", &prompt, &b), TTDM_OK);
     assert_int_equal(ttdm_store_mark_sent(f->s, prompt, "tt-prompt", hour(3) + 500), TTDM_OK);
-    assert_int_equal(ttdm_store_message_get(f->s, f->ws, prompt, &m), TTDM_OK);
-    assert_int_equal(m.timestamp_ms, hour(3));
-    assert_int_equal(m.status, TTDM_STATUS_SENT);
-    ttdm_message_cleanup(&m);
+    assert_int_equal(message_time(f, prompt), hour(3));
     r = echo(f, "back", "tt-prompt", TTDM_SOURCE_AGENT, hour(3) + 200);
     assert_true(r.matched_own_send);
-    assert_int_equal(ttdm_store_message_get(f->s, f->ws, prompt, &m), TTDM_OK);
-    assert_int_equal(m.timestamp_ms, hour(3) + 200);
-    ttdm_message_cleanup(&m);
+    assert_int_equal(message_time(f, prompt), hour(3) + 200);
     assert_int_equal(ttdm_store_conversation_get(f->s, f->ws, conv, hour(3) + 1000, &v, &b),
                      TTDM_OK);
     assert_int_equal(b.replies_left, 9);
@@ -791,7 +793,6 @@ static void test_prompt_send_crossing_a_customer_message(void **state)
 {
     struct fixture *f = *state;
     struct ttdm_reply_budget b;
-    struct ttdm_message m;
     int64_t id = 0;
     int64_t conv = cm(f, "cross", "c1", hour(1)).conversation_id;
 
@@ -799,9 +800,7 @@ static void test_prompt_send_crossing_a_customer_message(void **state)
     cm(f, "cross", "c2", hour(2) + 100);
     assert_int_equal(budget_at(f, conv, hour(2) + 150).replies_left, 10);
     assert_int_equal(ttdm_store_mark_sent(f->s, id, "tt-cross", hour(2) + 300), TTDM_OK);
-    assert_int_equal(ttdm_store_message_get(f->s, f->ws, id, &m), TTDM_OK);
-    assert_int_equal(m.timestamp_ms, hour(2) + 300);
-    ttdm_message_cleanup(&m);
+    assert_int_equal(message_time(f, id), hour(2) + 300);
     assert_int_equal(budget_at(f, conv, hour(2) + 400).replies_left, 9);
 }
 
