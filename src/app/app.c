@@ -205,6 +205,16 @@ static bool is_rule_refusal(enum ttdm_err rc)
            rc == TTDM_ERR_RECONNECT_REQUIRED || rc == TTDM_ERR_TOKEN_EXPIRED;
 }
 
+/* A rule refusal shows the budget that decided it, read in the refused transaction. */
+static void refusal_detail(enum ttdm_err rc, const struct ttdm_reply_budget *budget,
+                           struct ttdm_err_detail *detail)
+{
+    if (!is_rule_refusal(rc))
+        return;
+    detail->budget = *budget;
+    detail->has_budget = true;
+}
+
 /* The store's request for a message whose content R5 accepted as `type`. */
 static void send_request(const struct ttdm_app *app, const struct ttdm_send_input *in,
                          enum ttdm_content_type type, const char *media_path,
@@ -287,13 +297,7 @@ static enum ttdm_err send_checked(struct ttdm_app *app, const struct ttdm_send_i
     send_request(app, in, type, media_path, fmt, now, &req);
     rc = ttdm_store_reserve_send(app->store, &req, out, budget);
     if (rc) {
-        if (is_rule_refusal(rc)) {
-            /* The refusal is decided inside the transaction; re-read the budget to show it. */
-            struct ttdm_conversation_view again;
-            if (ttdm_store_conversation_get(app->store, in->workspace_id, in->conversation_id, now,
-                                            &again, &detail->budget) == TTDM_OK)
-                detail->has_budget = true;
-        }
+        refusal_detail(rc, budget, detail);
         LOG_INFO("send", "refused conversation=%lld code=%s", (long long)in->conversation_id,
                  ttdm_err_code(rc));
         return rc;
@@ -325,11 +329,8 @@ static void send_async_finish(struct send_async *x)
     struct ttdm_err_detail detail;
 
     memset(&detail, 0, sizeof(detail));
-    if (x->rc != TTDM_OK && is_rule_refusal(x->rc)) {
-        /* The budget that decided it, read in the refused transaction. */
-        detail.budget = x->budget;
-        detail.has_budget = true;
-    }
+    if (x->rc != TTDM_OK)
+        refusal_detail(x->rc, &x->budget, &detail);
     x->done(x->ud, x->rc, &x->msg, &x->budget, &detail);
     ttdm_outbox_items_cleanup(&x->leased, 1);
     ttdm_message_cleanup(&x->msg);
@@ -362,9 +363,9 @@ static void on_send_reserved(void *ud, enum ttdm_err rc)
         LOG_INFO("send", "refused conversation=%lld code=%s", (long long)x->req.conversation_id,
                  ttdm_err_code(rc));
         if (is_counted_refusal(rc) &&
-            ttdm_store_count_conversation_async(app->store, x->req.conversation_id, x->req.now_ms,
-                                                "refused", ttdm_err_code(rc), on_refusal_counted,
-                                                x) == TTDM_OK)
+            ttdm_store_count_conversation_async(
+                app->store, x->req.workspace_id, x->req.conversation_id, x->req.now_ms, "refused",
+                ttdm_err_code(rc), on_refusal_counted, x) == TTDM_OK)
             return;
     }
     send_async_finish(x);
@@ -426,17 +427,9 @@ enum ttdm_err ttdm_app_send(struct ttdm_app *app, const struct ttdm_send_input *
 void ttdm_app_count_refusal(struct ttdm_app *app, int64_t workspace_id, int64_t conversation_id,
                             enum ttdm_err rc)
 {
-    struct ttdm_conversation_view conv;
-    int64_t now = ttdm_app_now(app);
-
-    if (!is_counted_refusal(rc))
-        return;
-    if (ttdm_store_conversation_get(app->store, workspace_id, conversation_id, now, &conv, NULL))
-        return;
-    if (ttdm_store_analytics_count(app->store, conv.channel_id, now, "refused", ttdm_err_code(rc),
-                                   1))
-        LOG_WARN("analytics", "channel=%lld: a refusal could not be counted",
-                 (long long)conv.channel_id);
+    if (is_counted_refusal(rc))
+        ttdm_store_count_conversation(app->store, workspace_id, conversation_id, ttdm_app_now(app),
+                                      "refused", ttdm_err_code(rc));
 }
 
 /* ---- Sending a failed message again ------------------------------------------------------ */

@@ -3799,47 +3799,66 @@ enum ttdm_err ttdm_store_analytics_count(struct ttdm_store *s, int64_t channel_i
     return ttdm_group_commit_run(s->gc, tx_analytics_count, &a);
 }
 
-struct conv_count_async {
+struct conv_count {
+    int64_t workspace_id;
     int64_t conversation_id;
     int64_t at;
     const char *metric; /* static strings */
     const char *key;
-    ttdm_store_done_fn done;
+    ttdm_store_done_fn done; /* asynchronous form */
     void *ud;
 };
 
 static enum ttdm_err tx_conversation_count(struct ttdm_sql_conn *c, void *arg)
 {
-    struct conv_count_async *x = arg;
+    struct conv_count *x = arg;
     struct conv_row r;
     enum ttdm_err rc = conv_load(c, x->conversation_id, &r);
 
     if (rc)
         return rc;
+    if (r.workspace_id != x->workspace_id)
+        return TTDM_ERR_NOT_FOUND;
     return counter_add(c, r.workspace_id, r.channel_id, day_of(c, x->at), x->metric, x->key, 1);
+}
+
+static void count_failed(const struct conv_count *x, enum ttdm_err rc)
+{
+    if (rc && rc != TTDM_ERR_NOT_FOUND)
+        LOG_WARN(LOG_MODULE, "conversation=%lld: %s/%s could not be counted (%s)",
+                 (long long)x->conversation_id, x->metric, x->key, ttdm_err_code(rc));
+}
+
+enum ttdm_err ttdm_store_count_conversation(struct ttdm_store *s, int64_t workspace_id,
+                                            int64_t conversation_id, int64_t at_ms,
+                                            const char *metric, const char *key)
+{
+    struct conv_count x = {workspace_id, conversation_id, at_ms, metric, key, NULL, NULL};
+    enum ttdm_err rc = ttdm_group_commit_run(s->gc, tx_conversation_count, &x);
+
+    count_failed(&x, rc);
+    return rc;
 }
 
 static void on_conversation_counted(void *arg, enum ttdm_err rc)
 {
-    struct conv_count_async *x = arg;
+    struct conv_count *x = arg;
 
-    if (rc)
-        LOG_WARN(LOG_MODULE, "conversation=%lld: %s/%s could not be counted (%s)",
-                 (long long)x->conversation_id, x->metric, x->key, ttdm_err_code(rc));
+    count_failed(x, rc);
     if (x->done != NULL)
         x->done(x->ud, rc);
     ttdm_free(x);
 }
 
-enum ttdm_err ttdm_store_count_conversation_async(struct ttdm_store *s, int64_t conversation_id,
-                                                  int64_t at_ms, const char *metric,
-                                                  const char *key, ttdm_store_done_fn done,
-                                                  void *ud)
+enum ttdm_err ttdm_store_count_conversation_async(struct ttdm_store *s, int64_t workspace_id,
+                                                  int64_t conversation_id, int64_t at_ms,
+                                                  const char *metric, const char *key,
+                                                  ttdm_store_done_fn done, void *ud)
 {
-    struct conv_count_async *x = ttdm_calloc(1, sizeof(*x));
+    struct conv_count *x = ttdm_calloc(1, sizeof(*x));
     enum ttdm_err rc;
 
-    *x = (struct conv_count_async){conversation_id, at_ms, metric, key, done, ud};
+    *x = (struct conv_count){workspace_id, conversation_id, at_ms, metric, key, done, ud};
     rc = ttdm_group_commit_submit(s->gc, tx_conversation_count, x, on_conversation_counted);
     if (rc)
         ttdm_free(x);

@@ -529,15 +529,20 @@ enum ttdm_err ttdm_store_analytics_count(struct ttdm_store *s, int64_t channel_i
                                          const char *metric, const char *key, int64_t delta);
 
 /*
- * Adds 1 to a counter of the conversation's channel and day, queued to the writer without
- * waiting (callable from the writer's completion callbacks). `metric` and `key` must be
- * static strings. A failure is logged. done (may be NULL) runs as for mark_sent_async;
- * nothing is queued, and done never runs, when an error is returned here.
+ * Adds 1 to a counter of the conversation's channel and day (`at_ms` names the day);
+ * NOT_FOUND when the conversation is not in the workspace. `metric` and `key` must be
+ * static strings; a failure is also logged. The asynchronous form is queued to the writer
+ * without waiting (callable from the writer's completion callbacks): done (may be NULL)
+ * runs as for mark_sent_async; nothing is queued, and done never runs, when an error is
+ * returned by the call itself.
  */
-enum ttdm_err ttdm_store_count_conversation_async(struct ttdm_store *s, int64_t conversation_id,
-                                                  int64_t at_ms, const char *metric,
-                                                  const char *key, ttdm_store_done_fn done,
-                                                  void *ud);
+enum ttdm_err ttdm_store_count_conversation(struct ttdm_store *s, int64_t workspace_id,
+                                            int64_t conversation_id, int64_t at_ms,
+                                            const char *metric, const char *key);
+enum ttdm_err ttdm_store_count_conversation_async(struct ttdm_store *s, int64_t workspace_id,
+                                                  int64_t conversation_id, int64_t at_ms,
+                                                  const char *metric, const char *key,
+                                                  ttdm_store_done_fn done, void *ud);
 
 /* ---- Diagnostics ------------------------------------------------------------------------ */
 
