@@ -2767,32 +2767,46 @@ static bool is_rule_refusal(enum ttdm_err rc)
     return rc > TTDM_OK && rc < TTDM_ERR_BAD_REQUEST;
 }
 
+/* Before a reservation runs: no message, no lease, no budget (whatever the caller's were). */
+static void reserve_start(struct reserve_args *a)
+{
+    memset(a->out, 0, sizeof(*a->out));
+    memset(&a->budget, 0, sizeof(a->budget));
+    if (a->req->leased != NULL)
+        memset(a->req->leased, 0, sizeof(*a->req->leased));
+}
+
+/*
+ * What the caller gets: on failure no message and no lease; the budget on success and on a
+ * rule refusal (budget may be NULL).
+ */
+static void reserve_outcome(struct reserve_args *a, enum ttdm_err rc,
+                            struct ttdm_reply_budget *budget)
+{
+    if (rc != TTDM_OK) {
+        ttdm_message_cleanup(a->out);
+        memset(a->out, 0, sizeof(*a->out));
+        lease_forget(a->req->leased);
+    }
+    if (budget == NULL)
+        return;
+    if (rc == TTDM_OK || is_rule_refusal(rc))
+        *budget = a->budget;
+    else
+        memset(budget, 0, sizeof(*budget));
+}
+
 enum ttdm_err ttdm_store_reserve_send(struct ttdm_store *s, const struct ttdm_send_request *req,
                                       struct ttdm_message *out, struct ttdm_reply_budget *budget)
 {
     struct ttdm_message local;
-    struct reserve_args a = {.req = req};
+    struct reserve_args a = {.req = req, .out = out != NULL ? out : &local};
     enum ttdm_err rc;
 
-    if (out == NULL)
-        out = &local;
-    memset(out, 0, sizeof(*out));
-    if (req->leased != NULL)
-        memset(req->leased, 0, sizeof(*req->leased));
-    a.out = out;
+    reserve_start(&a);
     rc = ttdm_group_commit_run(s->gc, tx_reserve_send, &a);
-    if (rc != TTDM_OK) {
-        ttdm_message_cleanup(out);
-        memset(out, 0, sizeof(*out));
-        lease_forget(req->leased);
-    }
-    if (budget != NULL) {
-        if (rc == TTDM_OK || is_rule_refusal(rc))
-            *budget = a.budget;
-        else
-            memset(budget, 0, sizeof(*budget));
-    }
-    if (out == &local)
+    reserve_outcome(&a, rc, budget);
+    if (out == NULL)
         ttdm_message_cleanup(&local);
     return rc;
 }
@@ -2810,9 +2824,8 @@ static enum ttdm_err tx_reserve_send_fresh(struct ttdm_sql_conn *c, void *arg)
     struct reserve_async *x = arg;
 
     ttdm_message_cleanup(x->a.out);
-    memset(x->a.out, 0, sizeof(*x->a.out));
-    memset(&x->a.budget, 0, sizeof(x->a.budget));
     lease_forget(x->a.req->leased);
+    reserve_start(&x->a);
     return tx_reserve_send(c, &x->a);
 }
 
@@ -2820,15 +2833,7 @@ static void on_reserved(void *arg, enum ttdm_err rc)
 {
     struct reserve_async *x = arg;
 
-    if (rc != TTDM_OK) {
-        ttdm_message_cleanup(x->a.out);
-        memset(x->a.out, 0, sizeof(*x->a.out));
-        lease_forget(x->a.req->leased);
-    }
-    if (rc == TTDM_OK || is_rule_refusal(rc))
-        *x->budget = x->a.budget;
-    else
-        memset(x->budget, 0, sizeof(*x->budget));
+    reserve_outcome(&x->a, rc, x->budget);
     x->done(x->ud, rc);
     ttdm_free(x);
 }
@@ -2842,15 +2847,13 @@ enum ttdm_err ttdm_store_reserve_send_async(struct ttdm_store *s,
     struct reserve_async *x = ttdm_calloc(1, sizeof(*x));
     enum ttdm_err rc;
 
-    memset(out, 0, sizeof(*out));
-    memset(budget, 0, sizeof(*budget));
-    if (req->leased != NULL)
-        memset(req->leased, 0, sizeof(*req->leased));
     x->a.req = req;
     x->a.out = out;
     x->budget = budget;
     x->done = done;
     x->ud = ud;
+    reserve_start(&x->a);
+    memset(budget, 0, sizeof(*budget));
     rc = ttdm_group_commit_submit(s->gc, tx_reserve_send_fresh, x, on_reserved);
     if (rc)
         ttdm_free(x);
