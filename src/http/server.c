@@ -833,23 +833,16 @@ static void on_request(void *ud, const struct ttdm_http_request *req,
  */
 static bool on_is_inline(void *ud, const char *method, const char *path)
 {
-    static const char conv[] = "/api/v1/conversations/", msgs[] = "/messages";
-    size_t digits = 0, n = strlen(path);
+    struct route_ctx c;
 
     (void)ud;
     if (strcmp(path, "/healthz") == 0)
         return true;
     if (strcmp(method, "POST") != 0)
         return false;
-    if (strcmp(path, "/webhooks/tiktok") == 0)
-        return true;
-    /* An agent's reply: POST /api/v1/conversations/{id}/messages. */
-    if (n <= sizeof(conv) - 1 + sizeof(msgs) - 1 || strncmp(path, conv, sizeof(conv) - 1) != 0 ||
-        strcmp(path + n - (sizeof(msgs) - 1), msgs) != 0)
-        return false;
-    for (const char *p = path + sizeof(conv) - 1; *p >= '0' && *p <= '9'; p++)
-        digits++;
-    return digits > 0 && sizeof(conv) - 1 + digits + sizeof(msgs) - 1 == n;
+    /* TikTok's webhooks, and an agent's reply (the id is checked by the route). */
+    split_path(&c, path);
+    return match(&c, "webhooks/tiktok") || match(&c, "api/v1/conversations/:/messages");
 }
 
 struct ttdm_server *ttdm_server_start(struct ttdm_app *app)
