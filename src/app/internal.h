@@ -66,6 +66,7 @@ struct ttdm_app {
     bool outbox_kicked; /* something may be due: the claimer should look */
     struct outbox_entry *outbox_head, *outbox_tail; /* claimed, not yet taken by a sender */
     size_t outbox_queued;
+    size_t outbox_queued_workers; /* of those, images and channels to reconnect */
     pthread_t outbox_claimer;
     bool outbox_claimer_started;
     bool outbox_claimer_done;

@@ -244,14 +244,10 @@ static bool for_driver(const struct ttdm_outbox_item *it)
     return it->msg.type == TTDM_MSG_TEXT && it->channel_status != TTDM_CHANNEL_RECONNECT_REQUIRED;
 }
 
-/* Whether the queue holds anything for the driver (or, driver false, for the workers). */
-static bool queued_for(const struct ttdm_app *app, bool driver)
+/* Queued messages for the driver (driver true) or for the workers. Under the lock. */
+static size_t queued_for(const struct ttdm_app *app, bool driver)
 {
-    for (const struct outbox_entry *e = app->outbox_head; e; e = e->next) {
-        if (for_driver(&e->it) == driver)
-            return true;
-    }
-    return false;
+    return driver ? app->outbox_queued - app->outbox_queued_workers : app->outbox_queued_workers;
 }
 
 /*
@@ -270,6 +266,8 @@ static bool queue_append(struct ttdm_app *app, struct ttdm_outbox_item *it)
         app->outbox_head = e;
     app->outbox_tail = e;
     app->outbox_queued++;
+    if (!for_driver(&e->it))
+        app->outbox_queued_workers++;
     return for_driver(&e->it);
 }
 
@@ -376,7 +374,7 @@ static struct outbox_entry *take_next(struct ttdm_app *app, bool driver)
     int64_t passed[PASSED_MAX]; /* conversations of the messages passed over */
     size_t n_passed = 0, slot = free_slot(app);
 
-    if (slot == app->n_outbox_busy)
+    if (slot == app->n_outbox_busy || queued_for(app, driver) == 0)
         return NULL;
     for (struct outbox_entry *e = app->outbox_head; e; prev = e, e = e->next) {
         int64_t conv = e->it.msg.conversation_id;
@@ -400,6 +398,8 @@ static struct outbox_entry *take_next(struct ttdm_app *app, bool driver)
             app->outbox_tail = prev;
         if (app->outbox_queued-- == queue_cap(app))
             pthread_cond_signal(&app->outbox_cond); /* room again for the claimer */
+        if (!driver)
+            app->outbox_queued_workers--;
         app->outbox_busy[slot] = conv;
         e->slot = slot;
         e->driver = driver;
@@ -416,7 +416,7 @@ static void entry_done(struct ttdm_app *app, struct outbox_entry *e, bool by_dri
     app->outbox_busy[e->slot] = 0;
     if (e->driver)
         app->outbox_driver_held--;
-    outbox_notify(app, !by_driver, queued_for(app, false));
+    outbox_notify(app, !by_driver, queued_for(app, false) > 0);
 }
 
 /*
@@ -532,7 +532,7 @@ static void *driver_main(void *arg)
             pthread_mutex_lock(&app->outbox_lock);
         }
         idle = app->outbox_inflight == 0;
-        if (idle && app->outbox_claimer_done && !queued_for(app, true))
+        if (idle && app->outbox_claimer_done && queued_for(app, true) == 0)
             break;
         /* Answers wake it, and so does news in the queue (outbox_notify): it has looked at
          * the queue under the lock, so news from now on wakes it. */
