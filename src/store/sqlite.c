@@ -3052,32 +3052,6 @@ static enum ttdm_err find_early_echo(struct ttdm_sql_conn *c, int64_t channel_id
     return rc;
 }
 
-/*
- * Whether moving a sent reply from old_ts to new_ts could change a count: it takes long
- * enough to be seen (a second or more: retries, a slow TikTok), crosses a day (R4), or
- * crosses a customer message that came after the reservation (R3 then counts it in the new
- * window, as TikTok does).
- */
-static enum ttdm_err send_move_matters(struct ttdm_sql_conn *c, int64_t conv_id, int64_t old_ts,
-                                       int64_t new_ts, bool *matters)
-{
-    sqlite3_stmt *st = NULL;
-    int64_t latest_customer = 0;
-    enum ttdm_err rc;
-
-    *matters = true;
-    if (new_ts - old_ts >= 1000 || day_of(c, old_ts) != day_of(c, new_ts))
-        return TTDM_OK;
-    rc = ttdm_sql_prepare(c, "SELECT latest_customer_msg_at FROM conversations WHERE id = ?1", &st);
-    if (rc)
-        return rc;
-    ttdm_sql_bind_i64(c, st, 1, conv_id);
-    rc = query_i64(c, st, &latest_customer);
-    if (rc == TTDM_OK)
-        *matters = latest_customer >= old_ts;
-    return rc;
-}
-
 static enum ttdm_err tx_mark_sent(struct ttdm_sql_conn *c, void *arg)
 {
     struct sent_args *a = arg;
@@ -3125,17 +3099,10 @@ static enum ttdm_err tx_mark_sent(struct ttdm_sql_conn *c, void *arg)
     }
 
     /* TikTok stamps a message when it accepts it, so until its echo tells us the exact
-     * time, the send time is a better guess than the reservation time -- where it matters.
-     * A prompt send keeps its reservation time until the echo (less than a second off). */
+     * time, the send time is a better guess than the reservation time. (Keeping the
+     * reservation time for a prompt send was tried: a text and the image sent right after
+     * it then showed in the wrong order until both echoes had arrived.) */
     new_ts = a->now > old_ts ? a->now : old_ts;
-    if (new_ts != old_ts) {
-        bool matters = false;
-        rc = send_move_matters(c, conv_id, old_ts, new_ts, &matters);
-        if (rc)
-            return rc;
-        if (!matters)
-            new_ts = old_ts;
-    }
     if (a->tiktok_id[0] != '\0') {
         rc = find_early_echo(c, channel_id, a->tiktok_id, a->id, &echo_id, &echo_ts, &echo_read);
         if (rc)

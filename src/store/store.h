@@ -250,8 +250,8 @@ struct ttdm_message {
     char share_url[TTDM_URL_MAX];        /* post shares */
     char raw_type[32];                   /* TikTok's type name, for unsupported messages */
     char tiktok_message_id[TTDM_ID_MAX]; /* "" until TikTok gave one */
-    int64_t timestamp_ms; /* TikTok's timestamp; ours: reservation time until the echo
-                             (or the send time, where that matters: see tx_mark_sent) */
+    int64_t timestamp_ms; /* TikTok's timestamp; ours: reservation time, then send time,
+                             then TikTok's from the echo */
     int64_t created_at;
     int64_t updated_at;
     int attempts;
