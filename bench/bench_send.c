@@ -1,6 +1,7 @@
 /* bench_send.c -- agent sends through ttdm's API, measured until the simulator has them. */
 #include <signal.h>
 #include <sqlite3.h>
+#include <dirent.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -483,17 +484,15 @@ static int64_t db_max_id(sqlite3 *db)
     return v;
 }
 
-/* CPU seconds (user + system) a process has used so far, from /proc; -1 when unknown. */
-static double proc_cpu_s(int64_t pid)
+/* CPU seconds (user + system) used so far by the process or thread whose stat file this
+ * is; -1 when unknown. */
+static double stat_cpu_s(const char *path)
 {
-    char path[64], buf[1024], *p;
+    char buf[1024], *p;
     FILE *f;
     size_t n;
     double total = 0;
 
-    if (pid <= 0)
-        return -1;
-    snprintf(path, sizeof(path), "/proc/%lld/stat", (long long)pid);
     f = fopen(path, "r");
     if (!f)
         return -1;
@@ -510,6 +509,49 @@ static double proc_cpu_s(int64_t pid)
         p = strchr(p + 1, ' ');
     }
     return total / (double)sysconf(_SC_CLK_TCK);
+}
+
+static double proc_cpu_s(int64_t pid)
+{
+    char path[64];
+
+    if (pid <= 0)
+        return -1;
+    snprintf(path, sizeof(path), "/proc/%lld/stat", (long long)pid);
+    return stat_cpu_s(path);
+}
+
+/* CPU seconds of ttdm's writer thread (the one named ttdm-writer); -1 when unknown. */
+static double writer_cpu_s(int64_t pid)
+{
+    char path[96], comm[32];
+    struct dirent *e;
+    double v = -1;
+    DIR *d;
+
+    if (pid <= 0)
+        return -1;
+    snprintf(path, sizeof(path), "/proc/%lld/task", (long long)pid);
+    d = opendir(path);
+    if (!d)
+        return -1;
+    while (v < 0 && (e = readdir(d)) != NULL) {
+        FILE *f;
+        if (e->d_name[0] == '.')
+            continue;
+        snprintf(path, sizeof(path), "/proc/%lld/task/%.20s/comm", (long long)pid, e->d_name);
+        f = fopen(path, "r");
+        if (!f)
+            continue;
+        if (fgets(comm, sizeof(comm), f) && strncmp(comm, "ttdm-writer", 11) == 0) {
+            snprintf(path, sizeof(path), "/proc/%lld/task/%.20s/stat", (long long)pid,
+                     e->d_name);
+            v = stat_cpu_s(path);
+        }
+        fclose(f);
+    }
+    closedir(d);
+    return v;
 }
 
 static void usage(void)
@@ -537,6 +579,7 @@ static int measure(struct bench *b, sqlite3 *db, uint64_t replies, double durati
     uint64_t accepted = 0, refused = 0, missing = 0;
     int64_t waited = 0, echo_backlog = -1;
     double ttdm_cpu0, sim_cpu0, own_cpu0, ttdm_cpu1 = -1, sim_cpu1 = -1, own_cpu1 = -1;
+    double writer_cpu0, writer_cpu1 = -1;
 
     wait_webhooks_delivered(b, 300);
     b->n_sends = b->n_convs * replies;
@@ -547,6 +590,7 @@ static int measure(struct bench *b, sqlite3 *db, uint64_t replies, double durati
     build_sends(b, &rs, replies);
 
     ttdm_cpu0 = proc_cpu_s(b->ttdm_pid);
+    writer_cpu0 = writer_cpu_s(b->ttdm_pid);
     sim_cpu0 = proc_cpu_s(b->sim_pid);
     own_cpu0 = proc_cpu_s((int64_t)getpid());
     t0 = httpload_wall_us();
@@ -567,6 +611,7 @@ static int measure(struct bench *b, sqlite3 *db, uint64_t replies, double durati
         if ((uint64_t)(sent + failed) >= accepted) {
             t_done = httpload_wall_us();
             ttdm_cpu1 = proc_cpu_s(b->ttdm_pid);
+            writer_cpu1 = writer_cpu_s(b->ttdm_pid);
             sim_cpu1 = proc_cpu_s(b->sim_pid);
             own_cpu1 = proc_cpu_s((int64_t)getpid());
             echo_backlog = sim_webhooks_pending(b);
@@ -621,6 +666,13 @@ static int measure(struct bench *b, sqlite3 *db, uint64_t replies, double durati
         printf("send_p99_ms %.2f ms\n", httpload_hist_ms(&to_sim, 0.99));
         printf("send_paced_max_ms %.2f ms\n", httpload_hist_ms(&to_sim, 1.0));
         printf("send_paced_accept_p99_ms %.2f ms\n", httpload_hist_ms(&accept.hist, 0.99));
+        if (sent > 0 && own_cpu0 >= 0 && own_cpu1 >= 0)
+            printf("send_paced_loadgen_cpu_us %.0f us/msg\n",
+                   (own_cpu1 - own_cpu0) * 1e6 / (double)sent);
+        /* How busy the serial part was while carrying the pace. */
+        if (t_done > t0 && writer_cpu0 >= 0 && writer_cpu1 >= 0)
+            printf("send_paced_writer_busy_pct %.0f %%\n",
+                   (writer_cpu1 - writer_cpu0) * 1e8 / (double)(t_done - t0));
         printf("send_paced_echo_backlog %lld webhooks\n", (long long)echo_backlog);
         printf("send_paced_errors %llu messages\n",
                (unsigned long long)(refused + (uint64_t)failed + missing +
@@ -636,6 +688,9 @@ static int measure(struct bench *b, sqlite3 *db, uint64_t replies, double durati
      * message was marked sent (the simulator's includes posting TikTok's echo webhooks). */
     if (sent > 0 && ttdm_cpu0 >= 0 && ttdm_cpu1 >= 0)
         printf("send_ttdm_cpu_us %.0f us/msg\n", (ttdm_cpu1 - ttdm_cpu0) * 1e6 / (double)sent);
+    if (sent > 0 && writer_cpu0 >= 0 && writer_cpu1 >= 0)
+        printf("send_writer_cpu_us %.0f us/msg\n",
+               (writer_cpu1 - writer_cpu0) * 1e6 / (double)sent);
     if (sent > 0 && sim_cpu0 >= 0 && sim_cpu1 >= 0)
         printf("send_sim_cpu_us %.0f us/msg\n", (sim_cpu1 - sim_cpu0) * 1e6 / (double)sent);
     if (sent > 0 && own_cpu0 >= 0 && own_cpu1 >= 0)
