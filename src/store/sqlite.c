@@ -242,6 +242,7 @@ struct msg_new {
     bool from_webhook;
     bool echo_seen;
     const char *idempotency_key; /* NULL or "": none */
+    int attempts;                /* 1 when leased to a sender in the same transaction */
     int64_t now;
 };
 
@@ -255,9 +256,9 @@ static enum ttdm_err message_insert(struct ttdm_sql_conn *c, const struct msg_ne
         "INSERT INTO messages (workspace_id, channel_id, conversation_id, direction, source,"
         " type, status, text, media_path, media_mime, media_size, share_url, raw_type,"
         " tiktok_message_id, timestamp_ms, counts, from_webhook, echo_seen, idempotency_key,"
-        " created_at, updated_at)"
+        " attempts, created_at, updated_at)"
         " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,"
-        " ?18, ?19, ?20, ?20)",
+        " ?18, ?19, ?21, ?20, ?20)",
         &st);
     if (rc)
         return rc;
@@ -281,6 +282,7 @@ static enum ttdm_err message_insert(struct ttdm_sql_conn *c, const struct msg_ne
     ttdm_sql_bind_i64(c, st, 18, m->echo_seen);
     ttdm_sql_bind_opt(c, st, 19, m->idempotency_key);
     ttdm_sql_bind_i64(c, st, 20, m->now);
+    ttdm_sql_bind_i64(c, st, 21, m->attempts);
     rc = ttdm_sql_exec(c, st);
     if (rc == TTDM_OK)
         *id = sqlite3_last_insert_rowid(c->db);
@@ -559,11 +561,14 @@ static enum ttdm_err business_moved(struct ttdm_sql_conn *c, int64_t conv_id, bo
      * The common moves (a send: a little later; then TikTok's echo: a little earlier, its
      * time of acceptance) stay on the same day and after the customer's latest message.
      * They change no count: the message counts for R3 either way, the day's set is the same,
-     * and nothing is unread after it. Only the times may move.
+     * and nothing is unread after it. Only the latest business time may move. The
+     * conversation's last activity stays when the reply was accepted (as an inbox shows
+     * it): moving it would move the conversation in both list indexes for a few
+     * milliseconds' difference, twice per reply.
      */
     if (day_of(c, old_ts) == day_of(c, new_ts) && old_ts > r.latest_customer_msg_at &&
         new_ts > r.latest_customer_msg_at) {
-        int64_t last_business = r.last_business_msg_at, activity = r.last_activity_at;
+        int64_t last_business = r.last_business_msg_at;
         if (new_ts >= r.last_business_msg_at) {
             r.last_business_msg_at = new_ts;
         } else if (old_ts >= r.last_business_msg_at) {
@@ -572,9 +577,7 @@ static enum ttdm_err business_moved(struct ttdm_sql_conn *c, int64_t conv_id, bo
             if (rc)
                 return rc;
         }
-        if (new_ts > r.last_activity_at)
-            r.last_activity_at = new_ts;
-        if (r.last_business_msg_at == last_business && r.last_activity_at == activity)
+        if (r.last_business_msg_at == last_business)
             return TTDM_OK;
         return conv_save(c, &r, NULL, now);
     }
@@ -1996,21 +1999,24 @@ enum ttdm_err ttdm_store_channel_set_badge(struct ttdm_store *s, int64_t workspa
 
 /* ---- Shared by sends, auto-responses and retries ------------------------------------------ */
 
+/* lease_until 0: waiting for a claim; otherwise leased to a sender (its first attempt). */
 static enum ttdm_err outbox_insert(struct ttdm_sql_conn *c, int64_t msg_id, int64_t workspace_id,
-                                   int64_t now)
+                                   int64_t now, int64_t lease_until)
 {
     sqlite3_stmt *st = NULL;
     enum ttdm_err rc;
 
     rc = ttdm_sql_prepare(c,
-                          "INSERT INTO outbox (message_id, workspace_id, next_attempt_at)"
-                          " VALUES (?1, ?2, ?3)",
+                          "INSERT INTO outbox (message_id, workspace_id, next_attempt_at,"
+                          " lease_until, attempts)"
+                          " VALUES (?1, ?2, ?3, NULLIF(?4, 0), ?4 != 0)",
                           &st);
     if (rc)
         return rc;
     ttdm_sql_bind_i64(c, st, 1, msg_id);
     ttdm_sql_bind_i64(c, st, 2, workspace_id);
     ttdm_sql_bind_i64(c, st, 3, now);
+    ttdm_sql_bind_i64(c, st, 4, lease_until);
     return ttdm_sql_exec(c, st);
 }
 
@@ -2303,7 +2309,7 @@ static enum ttdm_err auto_reply(struct ttdm_sql_conn *c, struct conv_row *r, int
     m.now = now;
     rc = message_insert(c, &m, &msg_id);
     if (rc == TTDM_OK)
-        rc = outbox_insert(c, msg_id, r->workspace_id, now);
+        rc = outbox_insert(c, msg_id, r->workspace_id, now, 0);
     if (rc == TTDM_OK)
         rc =
             count_reserved(c, r, m.timestamp_ms, cs.counted_today, TTDM_MSG_TEXT, text, m.text_len);
@@ -2646,24 +2652,22 @@ done:
     return rc;
 }
 
-static enum ttdm_err claim_one(struct ttdm_sql_conn *c, int64_t id, int64_t lease_until,
-                               struct ttdm_outbox_item *item);
+static enum ttdm_err outbox_item_load(struct ttdm_sql_conn *c, int64_t id, int64_t lease_until,
+                                      struct ttdm_outbox_item *item);
 
-/* Whether a message of the conversation older than msg_id still waits in the outbox. */
-static enum ttdm_err older_queued(struct ttdm_sql_conn *c, int64_t conversation_id, int64_t msg_id,
-                                  bool *found)
+/* Whether a message of the conversation still waits in the outbox. */
+static enum ttdm_err any_queued(struct ttdm_sql_conn *c, int64_t conversation_id, bool *found)
 {
     sqlite3_stmt *st = NULL;
     enum ttdm_err rc;
 
     rc = ttdm_sql_prepare(c,
                           "SELECT 1 FROM messages WHERE conversation_id = ?1"
-                          " AND status = 'queued' AND id < ?2 LIMIT 1",
+                          " AND status = 'queued' LIMIT 1",
                           &st);
     if (rc)
         return rc;
     ttdm_sql_bind_i64(c, st, 1, conversation_id);
-    ttdm_sql_bind_i64(c, st, 2, msg_id);
     rc = ttdm_sql_step(c, st, found);
     ttdm_sql_reset(st);
     return rc;
@@ -2678,7 +2682,7 @@ static enum ttdm_err tx_reserve_send(struct ttdm_sql_conn *c, void *arg)
     struct ttdm_channel_state chs;
     struct conv_row r;
     struct msg_new m;
-    int64_t msg_id = 0;
+    int64_t msg_id = 0, lease_until = 0;
     bool was_counted;
     enum ttdm_err rc;
 
@@ -2710,6 +2714,17 @@ static enum ttdm_err tx_reserve_send(struct ttdm_sql_conn *c, void *arg)
         return a->budget.may_send;
     was_counted = cs.counted_today;
 
+    /* Leased to the sender in this very transaction when no older message of the
+     * conversation waits (it would be sent first): its row is written once, already leased. */
+    if (req->lease_ms > 0 && req->leased != NULL) {
+        bool queued = false;
+        rc = any_queued(c, r.id, &queued);
+        if (rc)
+            return rc;
+        if (!queued)
+            lease_until = now + req->lease_ms;
+    }
+
     memset(&m, 0, sizeof(m));
     m.workspace_id = r.workspace_id;
     m.channel_id = r.channel_id;
@@ -2726,11 +2741,12 @@ static enum ttdm_err tx_reserve_send(struct ttdm_sql_conn *c, void *arg)
     m.timestamp_ms = now;
     m.counts = true;
     m.idempotency_key = req->idempotency_key;
+    m.attempts = lease_until != 0;
     m.now = now;
     rc = message_insert(c, &m, &msg_id);
     if (rc)
         return rc;
-    rc = outbox_insert(c, msg_id, r.workspace_id, now);
+    rc = outbox_insert(c, msg_id, r.workspace_id, now, lease_until);
     if (rc)
         return rc;
     rc = count_reserved(c, &r, now, was_counted, req->type, req->text, m.text_len);
@@ -2743,12 +2759,8 @@ static enum ttdm_err tx_reserve_send(struct ttdm_sql_conn *c, void *arg)
         chs.daily_used++;
     ttdm_policy_budget(c->rules, &cs, &chs, now, &a->budget);
     rc = message_load(c, 0, msg_id, a->out);
-    if (rc == TTDM_OK && req->lease_ms > 0 && req->leased != NULL) {
-        bool older = false;
-        rc = older_queued(c, r.id, msg_id, &older);
-        if (rc == TTDM_OK && !older)
-            rc = claim_one(c, msg_id, now + req->lease_ms, req->leased);
-    }
+    if (rc == TTDM_OK && lease_until != 0)
+        rc = outbox_item_load(c, msg_id, lease_until, req->leased);
     return rc;
 }
 
@@ -2868,31 +2880,14 @@ struct claim_args {
     size_t n;
 };
 
-static enum ttdm_err claim_one(struct ttdm_sql_conn *c, int64_t id, int64_t lease_until,
-                               struct ttdm_outbox_item *item)
+/* What a sender needs of a leased message: the message, its channel and conversation. */
+static enum ttdm_err outbox_item_load(struct ttdm_sql_conn *c, int64_t id, int64_t lease_until,
+                                      struct ttdm_outbox_item *item)
 {
     sqlite3_stmt *st = NULL;
     bool row = false;
     enum ttdm_err rc;
 
-    rc = ttdm_sql_prepare(c,
-                          "UPDATE outbox SET lease_until = ?2, attempts = attempts + 1"
-                          " WHERE message_id = ?1",
-                          &st);
-    if (rc)
-        goto done;
-    ttdm_sql_bind_i64(c, st, 1, id);
-    ttdm_sql_bind_i64(c, st, 2, lease_until);
-    rc = ttdm_sql_exec(c, st);
-    if (rc)
-        goto done;
-    rc = ttdm_sql_prepare(c, "UPDATE messages SET attempts = attempts + 1 WHERE id = ?1", &st);
-    if (rc)
-        goto done;
-    ttdm_sql_bind_i64(c, st, 1, id);
-    rc = ttdm_sql_exec(c, st);
-    if (rc)
-        goto done;
     rc = ttdm_sql_prepare(c,
                           "SELECT " MSG_COLS ", ch.business_id, ch.access_token, ch.status,"
                           " cv.tiktok_conversation_id FROM messages m"
@@ -2921,6 +2916,34 @@ static enum ttdm_err claim_one(struct ttdm_sql_conn *c, int64_t id, int64_t leas
 done:
     ttdm_sql_reset(st);
     return rc;
+}
+
+/* Leases a queued message (one more attempt) and loads it for a sender. */
+static enum ttdm_err claim_one(struct ttdm_sql_conn *c, int64_t id, int64_t lease_until,
+                               struct ttdm_outbox_item *item)
+{
+    sqlite3_stmt *st = NULL;
+    enum ttdm_err rc;
+
+    rc = ttdm_sql_prepare(c,
+                          "UPDATE outbox SET lease_until = ?2, attempts = attempts + 1"
+                          " WHERE message_id = ?1",
+                          &st);
+    if (rc)
+        return rc;
+    ttdm_sql_bind_i64(c, st, 1, id);
+    ttdm_sql_bind_i64(c, st, 2, lease_until);
+    rc = ttdm_sql_exec(c, st);
+    if (rc)
+        return rc;
+    rc = ttdm_sql_prepare(c, "UPDATE messages SET attempts = attempts + 1 WHERE id = ?1", &st);
+    if (rc)
+        return rc;
+    ttdm_sql_bind_i64(c, st, 1, id);
+    rc = ttdm_sql_exec(c, st);
+    if (rc)
+        return rc;
+    return outbox_item_load(c, id, lease_until, item);
 }
 
 static enum ttdm_err tx_claim_outbox(struct ttdm_sql_conn *c, void *arg)
@@ -3385,7 +3408,7 @@ static enum ttdm_err tx_requeue_failed(struct ttdm_sql_conn *c, void *arg)
     rc = ttdm_sql_exec(c, st);
     if (rc)
         return rc;
-    rc = outbox_insert(c, a->id, r.workspace_id, a->now);
+    rc = outbox_insert(c, a->id, r.workspace_id, a->now, 0);
     if (rc)
         return rc;
     rc = count_reserved(c, &r, a->now, was_counted, a->out->type, a->out->text,
