@@ -1,7 +1,7 @@
 /* bench_send.c -- agent sends through ttdm's API, measured until the simulator has them. */
+#include <dirent.h>
 #include <signal.h>
 #include <sqlite3.h>
-#include <dirent.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -544,8 +544,7 @@ static double writer_cpu_s(int64_t pid)
         if (!f)
             continue;
         if (fgets(comm, sizeof(comm), f) && strncmp(comm, "ttdm-writer", 11) == 0) {
-            snprintf(path, sizeof(path), "/proc/%lld/task/%.20s/stat", (long long)pid,
-                     e->d_name);
+            snprintf(path, sizeof(path), "/proc/%lld/task/%.20s/stat", (long long)pid, e->d_name);
             v = stat_cpu_s(path);
         }
         fclose(f);

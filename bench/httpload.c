@@ -529,8 +529,7 @@ int httpload_run(const struct httpload_opts *o, struct httpload_result *r)
             wait_us = 50000;
         timeout.tv_sec = (time_t)(wait_us / 1000000);
         timeout.tv_nsec = (long)(wait_us % 1000000) * 1000;
-        n = epoll_pwait2(e.ep, events, (int)(sizeof(events) / sizeof(events[0])), &timeout,
-                         NULL);
+        n = epoll_pwait2(e.ep, events, (int)(sizeof(events) / sizeof(events[0])), &timeout, NULL);
         if (n < 0 && errno != EINTR) {
             perror("httpload: epoll_pwait2");
             rc = -1;

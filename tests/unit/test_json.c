@@ -1,0 +1,146 @@
+/* test_json.c -- ttdm_json_print prints exactly what cJSON_PrintUnformatted prints. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include <cjson/cJSON.h>
+
+#include "util/json.h"
+
+/* Both printers on one tree; the tree is freed. */
+static void expect_same(cJSON *v)
+{
+    char *ours = ttdm_json_print(v);
+    char *theirs = cJSON_PrintUnformatted(v);
+
+    assert_non_null(theirs);
+    assert_string_equal(ours, theirs);
+    cJSON_free(ours);
+    cJSON_free(theirs);
+    cJSON_Delete(v);
+}
+
+static void test_numbers(void **state)
+{
+    static const double values[] = {
+        0,
+        -0.0,
+        1,
+        -1,
+        42,
+        2147483647.0,  /* INT_MAX: cJSON's "%d" */
+        2147483648.0,  /* above it: "%1.15g" in cJSON */
+        -2147483648.0, /* INT_MIN */
+        -2147483649.0,
+        1764120000000.0, /* a millisecond timestamp */
+        -1764120000000.0,
+        999999999999999.0,  /* the largest printed as plain digits here */
+        1000000000000000.0, /* 1e15: cJSON's own way from here on */
+        9007199254740993.0, /* above 2^53 */
+        1234567890123456789.0,
+        1.5,
+        -0.25,
+        0.1,
+        1.0 / 3.0,
+        3.14159265358979,
+        1e-7,
+        1e300,
+        -1e300,
+        5e-324,
+    };
+    (void)state;
+    for (size_t i = 0; i < sizeof(values) / sizeof(values[0]); i++) {
+        cJSON *a = cJSON_CreateArray();
+        cJSON_AddItemToArray(a, cJSON_CreateNumber(values[i]));
+        expect_same(a);
+    }
+    /* Not numbers in JSON: both print null. */
+    {
+        cJSON *a = cJSON_CreateArray();
+        cJSON_AddItemToArray(a, cJSON_CreateNumber(NAN));
+        cJSON_AddItemToArray(a, cJSON_CreateNumber(INFINITY));
+        cJSON_AddItemToArray(a, cJSON_CreateNumber(-INFINITY));
+        expect_same(a);
+    }
+    /* ttdm_json_add_i64 over the whole exact range. */
+    for (int64_t v = 1; v > 0 && v <= (INT64_C(1) << 53); v = v * 3 + 1) {
+        cJSON *o = cJSON_CreateObject();
+        ttdm_json_add_i64(o, "v", v);
+        ttdm_json_add_i64(o, "n", -v);
+        expect_same(o);
+    }
+}
+
+static void test_strings(void **state)
+{
+    static const char *const values[] = {
+        "",
+        "plain",
+        "quote \" and backslash \\ and slash /",
+        "\b\f\n\r\t",
+        "\x01\x02\x1f control",
+        "caf\xc3\xa9 \xe4\xbd\xa0\xe5\xa5\xbd \xf0\x9f\x98\x80", /* UTF-8 passes through */
+        "\x7f delete",
+        "ends with a newline\n",
+    };
+    (void)state;
+    for (size_t i = 0; i < sizeof(values) / sizeof(values[0]); i++) {
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "s", values[i]);
+        cJSON_AddStringToObject(o, values[i], "as a key");
+        expect_same(o);
+    }
+}
+
+static void test_structures(void **state)
+{
+    cJSON *root = cJSON_CreateObject(), *arr, *inner;
+    (void)state;
+
+    expect_same(cJSON_CreateObject());
+    expect_same(cJSON_CreateArray());
+    expect_same(cJSON_CreateNull());
+    expect_same(cJSON_CreateTrue());
+    expect_same(cJSON_CreateFalse());
+    expect_same(cJSON_CreateString("top-level"));
+
+    cJSON_AddNullToObject(root, "none");
+    cJSON_AddTrueToObject(root, "yes");
+    cJSON_AddFalseToObject(root, "no");
+    cJSON_AddRawToObject(root, "raw", "{\"already\":[1,2]}");
+    arr = cJSON_AddArrayToObject(root, "list");
+    for (int i = 0; i < 5; i++)
+        cJSON_AddItemToArray(arr, cJSON_CreateNumber(i * 1000000007.0));
+    cJSON_AddItemToArray(arr, cJSON_CreateArray());
+    cJSON_AddItemToArray(arr, cJSON_CreateObject());
+    inner = cJSON_AddObjectToObject(root, "message");
+    cJSON_AddStringToObject(inner, "text", "Hello \"there\"\n");
+    ttdm_json_add_i64(inner, "created_at", 1764120000350);
+    cJSON_AddNumberToObject(inner, "attempts", 1);
+    expect_same(root);
+
+    /* A long string grows the buffer several times. */
+    {
+        char big[20000];
+        memset(big, 'x', sizeof(big) - 1);
+        big[sizeof(big) - 1] = '\0';
+        big[5000] = '\n';
+        root = cJSON_CreateObject();
+        cJSON_AddStringToObject(root, "big", big);
+        expect_same(root);
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_numbers),
+        cmocka_unit_test(test_strings),
+        cmocka_unit_test(test_structures),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
