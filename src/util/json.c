@@ -167,7 +167,7 @@ static void out_reserve(struct out *o, size_t n)
     if (o->len + n + 1 <= o->cap)
         return;
     while (o->len + n + 1 > o->cap)
-        o->cap = o->cap ? o->cap * 2 : 256;
+        o->cap = o->cap ? o->cap * 2 : 1024; /* a message or a webhook body fits at once */
     o->p = ttdm_realloc(o->p, o->cap);
 }
 
