@@ -40,6 +40,7 @@ struct bench {
     uint16_t sim_port, ttdm_port;
     int64_t sim_pid, ttdm_pid; /* optional: CPU per message of each server */
     const char *api_key;
+    const char *trace_path; /* optional: each paced message's due time and latency */
     char business_ids[BENCH_MAX_CHANNELS][BENCH_BUSINESS_ID_MAX];
     int64_t channel_ids[BENCH_MAX_CHANNELS];
     int n_channels;
@@ -560,8 +561,26 @@ static void usage(void)
             "                  --db TTDM_DB [--per-channel N (100)] [--replies N (10)]\n"
             "                  [--ttdm-pid PID --sim-pid PID] (CPU per message)\n"
             "                  [--connections N (64)] [--duration S (60)]\n"
-            "                  [--paced-rate N (5000; 0: no paced run)]\n"
+            "                  [--paced-rate N (5000; 0: no paced run)] [--trace FILE]\n"
             "                  [--soak SECONDS --rate REQ_PER_S]\n");
+}
+
+/* "<ms after the first POST was due> <latency ms>" per message of the paced run, in the order
+ * they were due: where in the run the slow ones fall. */
+static void write_trace(struct bench *b, int64_t t0)
+{
+    FILE *f = fopen(b->trace_path, "w");
+
+    if (!f) {
+        fprintf(stderr, "bench_send: cannot write %s\n", b->trace_path);
+        return;
+    }
+    for (uint64_t s = 0; s < b->n_sends; s++) {
+        if (b->status[s] == 202 && b->sim_ms[s])
+            fprintf(f, "%.3f %.3f\n", (double)(b->start_wall_us[s] - t0) / 1e3,
+                    (double)(b->sim_ms[s] * 1000 - b->start_wall_us[s]) / 1e3);
+    }
+    fclose(f);
 }
 
 /*
@@ -647,6 +666,8 @@ static int measure(struct bench *b, sqlite3 *db, uint64_t replies, double durati
         /* The simulator stamps in ms: the figure is at most 1 ms short, never long. */
         httpload_hist_add(&to_sim, b->sim_ms[s] * 1000 - b->start_wall_us[s]);
     }
+    if (rate > 0 && b->trace_path != NULL)
+        write_trace(b, t0);
 
     fprintf(stderr,
             "bench_send: %llu sends to %llu conversations (%s): %llu accepted, %llu refused, "
@@ -748,6 +769,8 @@ int main(int argc, char **argv)
             ids_file = v;
         else if (strcmp(k, "--db") == 0)
             db_path = v;
+        else if (strcmp(k, "--trace") == 0)
+            b.trace_path = v;
         else if (strcmp(k, "--sim-port") == 0)
             num = &sim_port, max = 65535;
         else if (strcmp(k, "--ttdm-port") == 0)
