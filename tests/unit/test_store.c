@@ -967,6 +967,12 @@ static void test_lease_at_reservation(void **state)
     ttdm_outbox_items_cleanup(&leased, 1);
     assert_int_equal(ttdm_store_claim_outbox(f->s, now + 1000, 30000, items, 4, &n), TTDM_OK);
     assert_int_equal(n, 0);
+    /* Its lease (30 s) ends like a claim's: then a claim takes it, as its second attempt. */
+    assert_int_equal(ttdm_store_claim_outbox(f->s, now + 30001, 30000, items, 4, &n), TTDM_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(items[0].msg.id, first);
+    assert_int_equal(items[0].msg.attempts, 2);
+    ttdm_outbox_items_cleanup(items, n);
 
     /* The first is still queued (leased, not sent): the second waits for a claim. */
     assert_int_equal(send_leased(f, conv, now + 1, "second", &leased, &second), TTDM_OK);
