@@ -2462,6 +2462,11 @@ static enum ttdm_err tx_record_inbound(struct ttdm_sql_conn *c, void *arg)
     if (rc)
         return rc;
 
+    /* The newest message takes the list preview. A reply's time moves after it is
+     * accepted (its send time, then TikTok's), while the conversation's activity stays at
+     * its acceptance; the latest business time is exact, so a message stamped between the
+     * two is not the newest. */
+    newest = ts >= r.last_activity_at && ts >= r.last_business_msg_at;
     if (business) {
         if (counts) {
             if (ts > r.latest_customer_msg_at)
@@ -2491,11 +2496,10 @@ static enum ttdm_err tx_record_inbound(struct ttdm_sql_conn *c, void *arg)
         if (ts > r.last_business_msg_at)
             r.unread_count++;
     }
-    newest = ts >= r.last_activity_at;
-    if (newest) {
+    if (ts > r.last_activity_at)
         r.last_activity_at = ts;
+    if (newest)
         preview_of(ev->type, ev->text, m.text_len, ev->raw_type, preview, sizeof(preview));
-    }
     rc = conv_save(c, &r, newest ? preview : NULL, ev->received_at);
     if (rc)
         return rc;

@@ -155,7 +155,9 @@ void ttdm_json_add_i64(cJSON *obj, const char *key, int64_t v)
  * formats every number above INT_MAX (our millisecond timestamps) with "%1.15g", reads it
  * back with sscanf and may format it again: that was a fifth of the event thread's time on
  * a reply's 202. Integral values below 10^15 are printed here with plain digits, which is
- * exactly what "%1.15g" prints for them (but -0); everything else as cJSON does.
+ * exactly what "%1.15g" prints for them (but -0); everything else as cJSON does. Where
+ * cJSON fails (a raw item without text, an invalid item) this prints null. The C locale is
+ * assumed, as everywhere in ttdm (no setlocale): "%g" then writes a '.'.
  */
 struct out {
     char *p;
@@ -281,8 +283,11 @@ static void out_value(struct out *o, const cJSON *item)
         out_string(o, item->valuestring);
         break;
     case cJSON_Raw:
+        /* cJSON fails to print a raw item without text; null keeps the output JSON. */
         if (item->valuestring)
             out_bytes(o, item->valuestring, strlen(item->valuestring));
+        else
+            out_bytes(o, "null", 4);
         break;
     case cJSON_Array:
         out_bytes(o, "[", 1);
@@ -305,7 +310,8 @@ static void out_value(struct out *o, const cJSON *item)
         out_bytes(o, "}", 1);
         break;
     default:
-        /* cJSON_Invalid: cJSON prints nothing and fails; an empty string here. */
+        /* cJSON_Invalid: cJSON fails to print it; null keeps the output JSON. */
+        out_bytes(o, "null", 4);
         break;
     }
 }

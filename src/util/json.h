@@ -33,8 +33,9 @@ int ttdm_json_copy_str(const cJSON *obj, const char *key, char *dst, size_t dst_
 /* Adds an int64 as a JSON number (exact up to 2^53, which covers ms timestamps and row ids). */
 void ttdm_json_add_i64(cJSON *obj, const char *key, int64_t v);
 
-/* Serialises compactly, as cJSON_PrintUnformatted does; the caller frees with cJSON_free
- * (cJSON's default allocator, malloc) or ttdm_free. Never NULL (aborts on OOM). */
+/* Serialises compactly, as cJSON_PrintUnformatted does (null where cJSON would fail); the
+ * caller frees with cJSON_free (cJSON's default allocator, malloc) or ttdm_free. Never NULL
+ * (aborts on OOM). */
 char *ttdm_json_print(const cJSON *v);
 
 #endif /* TTDM_JSON_H */

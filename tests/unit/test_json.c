@@ -135,12 +135,60 @@ static void test_structures(void **state)
     }
 }
 
+/* Random doubles (any bit pattern, integers near the 10^15 boundary, small fractions) and
+ * random strings of every byte but NUL: both printers agree on each. */
+static void test_random(void **state)
+{
+    uint64_t x = 0x9e3779b97f4a7c15ULL;
+    (void)state;
+    for (int i = 0; i < 20000; i++) {
+        cJSON *a = cJSON_CreateArray();
+        uint64_t bits;
+        double d;
+        char str[40];
+
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        bits = x;
+        memcpy(&d, &bits, sizeof(d));
+        cJSON_AddItemToArray(a, cJSON_CreateNumber(d));
+        cJSON_AddItemToArray(
+            a, cJSON_CreateNumber((double)(int64_t)(x % 4000000000000000ULL) - 2000000000000000.0));
+        cJSON_AddItemToArray(a, cJSON_CreateNumber((double)(int64_t)(x % 2000001) / 64.0));
+        for (size_t k = 0; k < sizeof(str) - 1; k++)
+            str[k] = (char)(1 + (x >> (k % 56)) % 255);
+        str[sizeof(str) - 1] = '\0';
+        cJSON_AddItemToArray(a, cJSON_CreateString(str));
+        expect_same(a);
+    }
+}
+
+/* Where cJSON cannot print (it returns NULL), ours prints null and stays JSON. */
+static void test_unprintable(void **state)
+{
+    cJSON *a = cJSON_CreateArray(), *raw = cJSON_CreateRaw("1");
+    char *s;
+    (void)state;
+
+    cJSON_free(raw->valuestring);
+    raw->valuestring = NULL;
+    cJSON_AddItemToArray(a, raw);
+    cJSON_AddItemToArray(a, cJSON_CreateNumber(1));
+    s = ttdm_json_print(a);
+    assert_string_equal(s, "[null,1]");
+    cJSON_free(s);
+    cJSON_Delete(a);
+
+    s = ttdm_json_print(NULL);
+    assert_string_equal(s, "");
+    cJSON_free(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_numbers),
-        cmocka_unit_test(test_strings),
-        cmocka_unit_test(test_structures),
+        cmocka_unit_test(test_numbers),     cmocka_unit_test(test_strings),
+        cmocka_unit_test(test_structures),  cmocka_unit_test(test_random),
+        cmocka_unit_test(test_unprintable),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

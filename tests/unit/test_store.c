@@ -788,6 +788,38 @@ static void test_echo_moves_reply_back(void **state)
 }
 
 /*
+ * A customer message TikTok stamps between a reply's acceptance and its send time, arriving
+ * after the send: the reply (sent later) stays the newest message and keeps the list
+ * preview, nothing is unread, and the conversation's activity takes the customer's time
+ * (the reply's stays its acceptance). The echo then moves the reply back, still after it.
+ */
+static void test_customer_between_accept_and_send(void **state)
+{
+    struct fixture *f = *state;
+    struct ttdm_conversation_view v;
+    struct ttdm_reply_budget b;
+    int64_t id = 0;
+    int64_t conv = cm(f, "between", "c1", hour(1)).conversation_id;
+
+    assert_int_equal(send_at(f, f->ws, conv, hour(2), NULL, "our reply", &id, &b), TTDM_OK);
+    assert_int_equal(ttdm_store_mark_sent(f->s, id, "tt-between", hour(2) + 1500), TTDM_OK);
+    cm(f, "between", "c2", hour(2) + 300);
+    assert_int_equal(ttdm_store_conversation_get(f->s, f->ws, conv, hour(2) + 2000, &v, &b),
+                     TTDM_OK);
+    assert_string_equal(v.last_preview, "our reply");
+    assert_int_equal(v.unread_count, 0);
+    assert_int_equal(v.last_activity_at, hour(2) + 300);
+    assert_true(
+        echo(f, "between", "tt-between", TTDM_SOURCE_AGENT, hour(2) + 1200).matched_own_send);
+    assert_int_equal(message_time(f, id), hour(2) + 1200);
+    assert_int_equal(ttdm_store_conversation_get(f->s, f->ws, conv, hour(2) + 2000, &v, &b),
+                     TTDM_OK);
+    assert_string_equal(v.last_preview, "our reply");
+    assert_int_equal(v.unread_count, 0);
+    assert_int_equal(b.replies_left, 9); /* the reply counts against the newer message */
+}
+
+/*
  * A customer writes while a reply is on its way: sent promptly, the reply still moves to the
  * time TikTok answered, after the customer's message, and so counts in the new window.
  */
@@ -1328,6 +1360,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_give_back, setup, teardown),
         cmocka_unit_test_setup_teardown(test_early_api_echo_merged, setup, teardown),
         cmocka_unit_test_setup_teardown(test_echo_moves_reply_back, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_customer_between_accept_and_send, setup, teardown),
         cmocka_unit_test_setup_teardown(test_prompt_send_crossing_a_customer_message, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_read_receipts, setup, teardown),
