@@ -289,6 +289,32 @@ static enum ttdm_err message_insert(struct ttdm_sql_conn *c, const struct msg_ne
     return rc;
 }
 
+/* The message just inserted from `m` as row `id`, as message_load would read it back. */
+static void message_from_new(const struct msg_new *m, int64_t id, struct ttdm_message *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->id = id;
+    out->workspace_id = m->workspace_id;
+    out->channel_id = m->channel_id;
+    out->conversation_id = m->conversation_id;
+    out->direction = m->direction;
+    out->source = m->source;
+    out->type = m->type;
+    out->status = m->status;
+    if (m->text != NULL)
+        out->text = ttdm_strndup(m->text, m->text_len);
+    ttdm_strlcpy(out->media_path, nz(m->media_path), sizeof(out->media_path));
+    ttdm_strlcpy(out->media_mime, nz(m->media_mime), sizeof(out->media_mime));
+    out->media_size = m->media_size;
+    ttdm_strlcpy(out->share_url, nz(m->share_url), sizeof(out->share_url));
+    ttdm_strlcpy(out->raw_type, nz(m->raw_type), sizeof(out->raw_type));
+    ttdm_strlcpy(out->tiktok_message_id, nz(m->tiktok_message_id), sizeof(out->tiktok_message_id));
+    out->timestamp_ms = m->timestamp_ms;
+    out->created_at = m->now;
+    out->updated_at = m->now;
+    out->attempts = m->attempts;
+}
+
 /* The rule state of a conversation as stored (see the schema: all derived from messages). */
 struct conv_row {
     int64_t id;
@@ -2659,6 +2685,43 @@ done:
 static enum ttdm_err outbox_item_load(struct ttdm_sql_conn *c, int64_t id, int64_t lease_until,
                                       struct ttdm_outbox_item *item);
 
+/* The sender's item of a message leased in the transaction that inserted it: the message as
+ * built, its channel's and conversation's parts read. */
+static enum ttdm_err lease_item(struct ttdm_sql_conn *c, const struct ttdm_message *msg,
+                                int64_t conv_id, int64_t lease_until, struct ttdm_outbox_item *item)
+{
+    sqlite3_stmt *st = NULL;
+    bool row = false;
+    enum ttdm_err rc;
+
+    rc = ttdm_sql_prepare(c,
+                          "SELECT ch.business_id, ch.access_token, ch.status,"
+                          " cv.tiktok_conversation_id FROM channels ch, conversations cv"
+                          " WHERE ch.id = ?1 AND cv.id = ?2",
+                          &st);
+    if (rc)
+        return rc;
+    ttdm_sql_bind_i64(c, st, 1, msg->channel_id);
+    ttdm_sql_bind_i64(c, st, 2, conv_id);
+    rc = ttdm_sql_step(c, st, &row);
+    if (rc == TTDM_OK && !row)
+        rc = ttdm_sql_fail(c, "leased message without its channel or conversation");
+    if (rc == TTDM_OK) {
+        memset(item, 0, sizeof(*item));
+        item->msg = *msg;
+        item->msg.text = msg->text != NULL ? ttdm_strdup(msg->text) : NULL;
+        item->workspace_id = msg->workspace_id;
+        ttdm_sql_col_copy(st, 0, item->business_id, sizeof(item->business_id));
+        ttdm_sql_col_copy(st, 1, item->access_token, sizeof(item->access_token));
+        item->channel_status = channel_status_parse(ttdm_sql_col_text(st, 2));
+        ttdm_sql_col_copy(st, 3, item->tiktok_conversation_id,
+                          sizeof(item->tiktok_conversation_id));
+        item->lease_until = lease_until;
+    }
+    ttdm_sql_reset(st);
+    return rc;
+}
+
 /* Whether a message of the conversation still waits in the outbox. */
 static enum ttdm_err any_queued(struct ttdm_sql_conn *c, int64_t conversation_id, bool *found)
 {
@@ -2762,10 +2825,11 @@ static enum ttdm_err tx_reserve_send(struct ttdm_sql_conn *c, void *arg)
     if (!was_counted)
         chs.daily_used++;
     ttdm_policy_budget(c->rules, &cs, &chs, now, &a->budget);
-    rc = message_load(c, 0, msg_id, a->out);
-    if (rc == TTDM_OK && lease_until != 0)
-        rc = outbox_item_load(c, msg_id, lease_until, req->leased);
-    return rc;
+    /* What was just written is known: built here instead of read back. */
+    message_from_new(&m, msg_id, a->out);
+    if (lease_until != 0)
+        return lease_item(c, a->out, r.id, lease_until, req->leased);
+    return TTDM_OK;
 }
 
 /* A lease that did not happen (or was rolled back): nothing to hand to the senders. */

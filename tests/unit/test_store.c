@@ -959,6 +959,35 @@ static void test_idempotency_key(void **state)
 }
 
 /* A text reserved with a lease for this process's senders; *leased as the store filled it. */
+/* Every field of two messages alike. */
+static void expect_same_message(const struct ttdm_message *a, const struct ttdm_message *b)
+{
+    assert_int_equal(a->id, b->id);
+    assert_int_equal(a->workspace_id, b->workspace_id);
+    assert_int_equal(a->channel_id, b->channel_id);
+    assert_int_equal(a->conversation_id, b->conversation_id);
+    assert_int_equal(a->direction, b->direction);
+    assert_int_equal(a->source, b->source);
+    assert_int_equal(a->type, b->type);
+    assert_int_equal(a->status, b->status);
+    assert_true((a->text == NULL) == (b->text == NULL));
+    if (a->text != NULL)
+        assert_string_equal(a->text, b->text);
+    assert_string_equal(a->media_path, b->media_path);
+    assert_string_equal(a->media_mime, b->media_mime);
+    assert_int_equal(a->media_size, b->media_size);
+    assert_string_equal(a->share_url, b->share_url);
+    assert_string_equal(a->raw_type, b->raw_type);
+    assert_string_equal(a->tiktok_message_id, b->tiktok_message_id);
+    assert_int_equal(a->timestamp_ms, b->timestamp_ms);
+    assert_int_equal(a->created_at, b->created_at);
+    assert_int_equal(a->updated_at, b->updated_at);
+    assert_int_equal(a->attempts, b->attempts);
+    assert_string_equal(a->error_code, b->error_code);
+    assert_string_equal(a->error_text, b->error_text);
+    assert_int_equal(a->tiktok_error_code, b->tiktok_error_code);
+}
+
 static enum ttdm_err send_leased(struct fixture *f, int64_t conv_id, int64_t now, const char *text,
                                  struct ttdm_outbox_item *leased, int64_t *msg_id)
 {
@@ -971,6 +1000,16 @@ static enum ttdm_err send_leased(struct fixture *f, int64_t conv_id, int64_t now
     req.leased = leased;
     rc = ttdm_store_reserve_send(f->s, &req, &m, NULL);
     *msg_id = m.id;
+    if (rc == TTDM_OK) {
+        /* The reservation builds its answer and the sender's copy instead of reading them
+         * back: both must be what is stored. */
+        struct ttdm_message stored;
+        assert_int_equal(ttdm_store_message_get(f->s, f->ws, m.id, &stored), TTDM_OK);
+        expect_same_message(&m, &stored);
+        if (leased->msg.id != 0)
+            expect_same_message(&leased->msg, &stored);
+        ttdm_message_cleanup(&stored);
+    }
     ttdm_message_cleanup(&m);
     return rc;
 }
@@ -1025,6 +1064,28 @@ static void test_lease_at_reservation(void **state)
     assert_int_equal(send_leased(f, conv, now + 3000, "third", &leased, &second), TTDM_OK);
     assert_int_equal(leased.msg.id, second);
     ttdm_outbox_items_cleanup(&leased, 1);
+
+    /* An image reserved (no lease): what comes back is what is stored, media included. */
+    {
+        struct ttdm_send_request req;
+        struct ttdm_message m, stored;
+        memset(&req, 0, sizeof(req));
+        req.workspace_id = f->ws;
+        req.conversation_id = conv2;
+        req.source = TTDM_SOURCE_AGENT;
+        req.type = TTDM_MSG_IMAGE;
+        req.media_path = "/var/media/cd.png";
+        req.media_mime = "image/png";
+        req.media_size = 1234;
+        req.now_ms = now + 3500;
+        assert_int_equal(ttdm_store_reserve_send(f->s, &req, &m, NULL), TTDM_OK);
+        assert_int_equal(ttdm_store_message_get(f->s, f->ws, m.id, &stored), TTDM_OK);
+        assert_null(m.text);
+        assert_string_equal(m.media_mime, "image/png");
+        expect_same_message(&m, &stored);
+        ttdm_message_cleanup(&m);
+        ttdm_message_cleanup(&stored);
+    }
 
     /* A refusal leases nothing. */
     for (int i = 0; i < 7; i++)
