@@ -159,7 +159,6 @@ static enum ttdm_err query_i64(struct ttdm_sql_conn *c, sqlite3_stmt *st, int64_
     "m.status, m.text, m.media_path, m.media_mime, m.media_size, m.share_url, m.raw_type, "        \
     "IFNULL(m.tiktok_message_id, ''), m.timestamp_ms, m.created_at, m.updated_at, m.attempts, "    \
     "m.error_code, m.error_text, m.tiktok_error_code"
-#define MSG_NCOLS 22
 
 static void message_read(sqlite3_stmt *st, int col, struct ttdm_message *m)
 {
@@ -2682,13 +2681,13 @@ done:
     return rc;
 }
 
-static enum ttdm_err outbox_item_load(struct ttdm_sql_conn *c, int64_t id, int64_t lease_until,
-                                      struct ttdm_outbox_item *item);
-
-/* The sender's item of a message leased in the transaction that inserted it: the message as
- * built, its channel's and conversation's parts read. */
-static enum ttdm_err lease_item(struct ttdm_sql_conn *c, const struct ttdm_message *msg,
-                                int64_t conv_id, int64_t lease_until, struct ttdm_outbox_item *item)
+/*
+ * The sender's item around item->msg, a message leased until lease_until: its channel's
+ * credentials and its conversation's TikTok id. On failure item->msg is cleaned up and the
+ * item left empty.
+ */
+static enum ttdm_err outbox_item_fill(struct ttdm_sql_conn *c, int64_t lease_until,
+                                      struct ttdm_outbox_item *item)
 {
     sqlite3_stmt *st = NULL;
     bool row = false;
@@ -2699,24 +2698,24 @@ static enum ttdm_err lease_item(struct ttdm_sql_conn *c, const struct ttdm_messa
                           " cv.tiktok_conversation_id FROM channels ch, conversations cv"
                           " WHERE ch.id = ?1 AND cv.id = ?2",
                           &st);
-    if (rc)
-        return rc;
-    ttdm_sql_bind_i64(c, st, 1, msg->channel_id);
-    ttdm_sql_bind_i64(c, st, 2, conv_id);
-    rc = ttdm_sql_step(c, st, &row);
-    if (rc == TTDM_OK && !row)
-        rc = ttdm_sql_fail(c, "leased message without its channel or conversation");
     if (rc == TTDM_OK) {
-        memset(item, 0, sizeof(*item));
-        item->msg = *msg;
-        item->msg.text = msg->text != NULL ? ttdm_strdup(msg->text) : NULL;
-        item->workspace_id = msg->workspace_id;
+        ttdm_sql_bind_i64(c, st, 1, item->msg.channel_id);
+        ttdm_sql_bind_i64(c, st, 2, item->msg.conversation_id);
+        rc = ttdm_sql_step(c, st, &row);
+    }
+    if (rc == TTDM_OK && !row)
+        rc = ttdm_sql_fail(c, "outbox message without its channel or conversation");
+    if (rc == TTDM_OK) {
+        item->workspace_id = item->msg.workspace_id;
         ttdm_sql_col_copy(st, 0, item->business_id, sizeof(item->business_id));
         ttdm_sql_col_copy(st, 1, item->access_token, sizeof(item->access_token));
         item->channel_status = channel_status_parse(ttdm_sql_col_text(st, 2));
         ttdm_sql_col_copy(st, 3, item->tiktok_conversation_id,
                           sizeof(item->tiktok_conversation_id));
         item->lease_until = lease_until;
+    } else {
+        ttdm_message_cleanup(&item->msg);
+        memset(item, 0, sizeof(*item));
     }
     ttdm_sql_reset(st);
     return rc;
@@ -2827,9 +2826,12 @@ static enum ttdm_err tx_reserve_send(struct ttdm_sql_conn *c, void *arg)
     ttdm_policy_budget(c->rules, &cs, &chs, now, &a->budget);
     /* What was just written is known: built here instead of read back. */
     message_from_new(&m, msg_id, a->out);
-    if (lease_until != 0)
-        return lease_item(c, a->out, r.id, lease_until, req->leased);
-    return TTDM_OK;
+    if (lease_until == 0)
+        return TTDM_OK;
+    memset(req->leased, 0, sizeof(*req->leased));
+    req->leased->msg = *a->out;
+    req->leased->msg.text = a->out->text != NULL ? ttdm_strdup(a->out->text) : NULL;
+    return outbox_item_fill(c, lease_until, req->leased);
 }
 
 /* A lease that did not happen (or was rolled back): nothing to hand to the senders. */
@@ -2948,44 +2950,6 @@ struct claim_args {
     size_t n;
 };
 
-/* What a sender needs of a leased message: the message, its channel and conversation. */
-static enum ttdm_err outbox_item_load(struct ttdm_sql_conn *c, int64_t id, int64_t lease_until,
-                                      struct ttdm_outbox_item *item)
-{
-    sqlite3_stmt *st = NULL;
-    bool row = false;
-    enum ttdm_err rc;
-
-    rc = ttdm_sql_prepare(c,
-                          "SELECT " MSG_COLS ", ch.business_id, ch.access_token, ch.status,"
-                          " cv.tiktok_conversation_id FROM messages m"
-                          " JOIN channels ch ON ch.id = m.channel_id"
-                          " JOIN conversations cv ON cv.id = m.conversation_id WHERE m.id = ?1",
-                          &st);
-    if (rc)
-        goto done;
-    ttdm_sql_bind_i64(c, st, 1, id);
-    rc = ttdm_sql_step(c, st, &row);
-    if (rc)
-        goto done;
-    if (!row) {
-        rc = ttdm_sql_fail(c, "outbox row without its message");
-        goto done;
-    }
-    memset(item, 0, sizeof(*item));
-    message_read(st, 0, &item->msg);
-    item->workspace_id = item->msg.workspace_id;
-    ttdm_sql_col_copy(st, MSG_NCOLS, item->business_id, sizeof(item->business_id));
-    ttdm_sql_col_copy(st, MSG_NCOLS + 1, item->access_token, sizeof(item->access_token));
-    item->channel_status = channel_status_parse(ttdm_sql_col_text(st, MSG_NCOLS + 2));
-    ttdm_sql_col_copy(st, MSG_NCOLS + 3, item->tiktok_conversation_id,
-                      sizeof(item->tiktok_conversation_id));
-    item->lease_until = lease_until;
-done:
-    ttdm_sql_reset(st);
-    return rc;
-}
-
 /* Leases a queued message (one more attempt) and loads it for a sender. */
 static enum ttdm_err claim_one(struct ttdm_sql_conn *c, int64_t id, int64_t lease_until,
                                struct ttdm_outbox_item *item)
@@ -3011,7 +2975,13 @@ static enum ttdm_err claim_one(struct ttdm_sql_conn *c, int64_t id, int64_t leas
     rc = ttdm_sql_exec(c, st);
     if (rc)
         return rc;
-    return outbox_item_load(c, id, lease_until, item);
+    memset(item, 0, sizeof(*item));
+    rc = message_load(c, 0, id, &item->msg);
+    if (rc == TTDM_ERR_NOT_FOUND)
+        return ttdm_sql_fail(c, "outbox row without its message");
+    if (rc)
+        return rc;
+    return outbox_item_fill(c, lease_until, item);
 }
 
 static enum ttdm_err tx_claim_outbox(struct ttdm_sql_conn *c, void *arg)
