@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "util/alloc.h"
+#include "util/buf.h"
 #include "util/str.h"
 
 bool ttdm_utf8_valid(const char *data, size_t len)
@@ -159,35 +160,22 @@ void ttdm_json_add_i64(cJSON *obj, const char *key, int64_t v)
  * cJSON fails (a raw item without text, an invalid item) this prints null. The C locale is
  * assumed, as everywhere in ttdm (no setlocale): "%g" then writes a '.'.
  */
-struct out {
-    char *p;
-    size_t len, cap;
-};
-
-static void out_reserve(struct out *o, size_t n)
+static void put(struct ttdm_buf *b, const char *s, size_t n)
 {
-    if (o->len + n + 1 <= o->cap)
-        return;
-    while (o->len + n + 1 > o->cap)
-        o->cap = o->cap ? o->cap * 2 : 1024; /* a message or a webhook body fits at once */
-    o->p = ttdm_realloc(o->p, o->cap);
+    if (ttdm_buf_append(b, s, n) != 0) {
+        fprintf(stderr, "fatal: JSON too large to print\n");
+        abort();
+    }
 }
 
-static void out_bytes(struct out *o, const char *s, size_t n)
-{
-    out_reserve(o, n);
-    memcpy(o->p + o->len, s, n);
-    o->len += n;
-}
-
-static void out_number(struct out *o, const cJSON *item)
+static void put_number(struct ttdm_buf *b, const cJSON *item)
 {
     char buf[32];
     double d = item->valuedouble, back;
     int n;
 
     if (isnan(d) || isinf(d)) {
-        out_bytes(o, "null", 4);
+        put(b, "null", 4);
         return;
     }
     if (d == floor(d) && fabs(d) < 1e15 && !(d == 0 && signbit(d))) {
@@ -201,128 +189,119 @@ static void out_number(struct out *o, const cJSON *item)
         } while (u);
         if (v < 0)
             *--q = '-';
-        out_bytes(o, q, (size_t)(e - q));
+        put(b, q, (size_t)(e - q));
         return;
     }
     n = snprintf(buf, sizeof(buf), "%1.15g", d);
     back = strtod(buf, NULL);
     if (fabs(back - d) > fmax(fabs(back), fabs(d)) * DBL_EPSILON)
         n = snprintf(buf, sizeof(buf), "%1.17g", d);
-    out_bytes(o, buf, (size_t)n);
+    put(b, buf, (size_t)n);
 }
 
-static void out_string(struct out *o, const char *s)
+static void put_string(struct ttdm_buf *b, const char *s)
 {
     static const char hex[] = "0123456789abcdef";
     const unsigned char *p = (const unsigned char *)(s ? s : "");
-    size_t run;
 
-    out_bytes(o, "\"", 1);
+    put(b, "\"", 1);
     for (;;) {
+        size_t run = 0;
+        char esc[6] = {'\\', 'u', '0', '0', 0, 0};
+        size_t esc_len = 2;
+
         /* The run of bytes that need no escape, copied at once. */
-        for (run = 0; p[run] >= 32 && p[run] != '"' && p[run] != '\\'; run++)
-            ;
-        out_bytes(o, (const char *)p, run);
+        while (p[run] >= 32 && p[run] != '"' && p[run] != '\\')
+            run++;
+        put(b, (const char *)p, run);
         p += run;
         if (*p == '\0')
             break;
-        out_reserve(o, 6);
-        o->p[o->len++] = '\\';
         switch (*p) {
         case '"':
-            o->p[o->len++] = '"';
+            esc[1] = '"';
             break;
         case '\\':
-            o->p[o->len++] = '\\';
+            esc[1] = '\\';
             break;
         case '\b':
-            o->p[o->len++] = 'b';
+            esc[1] = 'b';
             break;
         case '\f':
-            o->p[o->len++] = 'f';
+            esc[1] = 'f';
             break;
         case '\n':
-            o->p[o->len++] = 'n';
+            esc[1] = 'n';
             break;
         case '\r':
-            o->p[o->len++] = 'r';
+            esc[1] = 'r';
             break;
         case '\t':
-            o->p[o->len++] = 't';
+            esc[1] = 't';
             break;
         default:
-            memcpy(o->p + o->len, "u00", 3);
-            o->p[o->len + 3] = hex[*p >> 4];
-            o->p[o->len + 4] = hex[*p & 15];
-            o->len += 5;
+            esc[4] = hex[*p >> 4];
+            esc[5] = hex[*p & 15];
+            esc_len = 6;
             break;
         }
+        put(b, esc, esc_len);
         p++;
     }
-    out_bytes(o, "\"", 1);
+    put(b, "\"", 1);
 }
 
-static void out_value(struct out *o, const cJSON *item)
+static void put_value(struct ttdm_buf *b, const cJSON *item)
 {
-    const cJSON *child;
+    int type = item->type & 0xFF;
 
-    switch (item->type & 0xFF) {
-    case cJSON_NULL:
-        out_bytes(o, "null", 4);
-        break;
+    switch (type) {
     case cJSON_False:
-        out_bytes(o, "false", 5);
+        put(b, "false", 5);
         break;
     case cJSON_True:
-        out_bytes(o, "true", 4);
+        put(b, "true", 4);
         break;
     case cJSON_Number:
-        out_number(o, item);
+        put_number(b, item);
         break;
     case cJSON_String:
-        out_string(o, item->valuestring);
+        put_string(b, item->valuestring);
         break;
     case cJSON_Raw:
         /* cJSON fails to print a raw item without text; null keeps the output JSON. */
         if (item->valuestring)
-            out_bytes(o, item->valuestring, strlen(item->valuestring));
+            put(b, item->valuestring, strlen(item->valuestring));
         else
-            out_bytes(o, "null", 4);
+            put(b, "null", 4);
         break;
     case cJSON_Array:
-        out_bytes(o, "[", 1);
-        for (child = item->child; child; child = child->next) {
-            out_value(o, child);
-            if (child->next)
-                out_bytes(o, ",", 1);
-        }
-        out_bytes(o, "]", 1);
-        break;
     case cJSON_Object:
-        out_bytes(o, "{", 1);
-        for (child = item->child; child; child = child->next) {
-            out_string(o, child->string);
-            out_bytes(o, ":", 1);
-            out_value(o, child);
+        put(b, type == cJSON_Array ? "[" : "{", 1);
+        for (const cJSON *child = item->child; child; child = child->next) {
+            if (type == cJSON_Object) {
+                put_string(b, child->string);
+                put(b, ":", 1);
+            }
+            put_value(b, child);
             if (child->next)
-                out_bytes(o, ",", 1);
+                put(b, ",", 1);
         }
-        out_bytes(o, "}", 1);
+        put(b, type == cJSON_Array ? "]" : "}", 1);
         break;
     default:
-        /* cJSON_Invalid: cJSON fails to print it; null keeps the output JSON. */
-        out_bytes(o, "null", 4);
+        /* cJSON_NULL; cJSON_Invalid, which cJSON fails to print: null keeps it JSON. */
+        put(b, "null", 4);
         break;
     }
 }
 
 char *ttdm_json_print(const cJSON *v)
 {
-    struct out o = {NULL, 0, 0};
+    struct ttdm_buf b;
 
-    out_reserve(&o, 0);
+    ttdm_buf_init(&b, SIZE_MAX / 2);
     if (v != NULL)
-        out_value(&o, v);
-    o.p[o.len] = '\0';
-    return o.p;
+        put_value(&b, v);
+    return ttdm_buf_take(&b, NULL);
 }
