@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "store/migrations.h"
+#include "store/walbuf.h"
 #include "util/alloc.h"
 #include "util/log.h"
 #include "util/str.h"
@@ -55,6 +56,7 @@ enum ttdm_err ttdm_sql_open(const char *path, enum ttdm_sql_role role, bool dura
 {
     struct ttdm_sql_conn *c = NULL;
     int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX;
+    const char *vfs = NULL;
     int rc;
 
     *out = NULL;
@@ -64,9 +66,13 @@ enum ttdm_err ttdm_sql_open(const char *path, enum ttdm_sql_role role, bool dura
     }
     if (role == TTDM_SQL_WRITER)
         flags |= SQLITE_OPEN_CREATE;
+    /* The writer of a durable store syncs the WAL at every commit, which is when the
+     * buffering VFS writes the commit's frames (walbuf.h). */
+    if (role == TTDM_SQL_WRITER && durable && ttdm_walbuf_register() == SQLITE_OK)
+        vfs = TTDM_WALBUF_VFS;
     c = ttdm_calloc(1, sizeof(*c));
     c->rules = rules;
-    rc = sqlite3_open_v2(path, &c->db, flags, NULL);
+    rc = sqlite3_open_v2(path, &c->db, flags, vfs);
     if (rc != SQLITE_OK) {
         snprintf(err, err_size, "cannot open database %s: %s", path,
                  c->db ? sqlite3_errmsg(c->db) : sqlite3_errstr(rc));
