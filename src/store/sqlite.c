@@ -379,34 +379,32 @@ static enum ttdm_err conv_save(struct ttdm_sql_conn *c, const struct conv_row *r
     enum ttdm_err rc;
 
     /* last_activity_at is in both list indexes: an UPDATE that names it moves the row in
-     * both, even to the same place. */
+     * both, even to the same place. customer_id is not named (conv_set_customer). */
     if (r->last_activity_at != r->stored_activity_at)
         rc = ttdm_sql_prepare(c,
-                              "UPDATE conversations SET customer_id = NULLIF(?2, 0),"
-                              " latest_customer_msg_at = ?3, replies_used = ?4,"
-                              " last_business_msg_at = ?5, last_activity_at = ?6,"
-                              " unread_count = ?7, last_preview = IFNULL(?8, last_preview),"
-                              " updated_at = ?9 WHERE id = ?1",
+                              "UPDATE conversations SET latest_customer_msg_at = ?2,"
+                              " replies_used = ?3, last_business_msg_at = ?4,"
+                              " last_activity_at = ?5, unread_count = ?6,"
+                              " last_preview = IFNULL(?7, last_preview), updated_at = ?8"
+                              " WHERE id = ?1",
                               &st);
     else
         rc = ttdm_sql_prepare(c,
-                              "UPDATE conversations SET customer_id = NULLIF(?2, 0),"
-                              " latest_customer_msg_at = ?3, replies_used = ?4,"
-                              " last_business_msg_at = ?5, unread_count = ?7,"
-                              " last_preview = IFNULL(?8, last_preview), updated_at = ?9"
-                              " WHERE id = ?1 AND last_activity_at = ?6",
+                              "UPDATE conversations SET latest_customer_msg_at = ?2,"
+                              " replies_used = ?3, last_business_msg_at = ?4, unread_count = ?6,"
+                              " last_preview = IFNULL(?7, last_preview), updated_at = ?8"
+                              " WHERE id = ?1 AND last_activity_at = ?5",
                               &st);
     if (rc)
         return rc;
     ttdm_sql_bind_i64(c, st, 1, r->id);
-    ttdm_sql_bind_i64(c, st, 2, r->customer_id);
-    ttdm_sql_bind_i64(c, st, 3, r->latest_customer_msg_at);
-    ttdm_sql_bind_i64(c, st, 4, r->replies_used);
-    ttdm_sql_bind_i64(c, st, 5, r->last_business_msg_at);
-    ttdm_sql_bind_i64(c, st, 6, r->last_activity_at);
-    ttdm_sql_bind_i64(c, st, 7, r->unread_count);
-    ttdm_sql_bind_text(c, st, 8, preview);
-    ttdm_sql_bind_i64(c, st, 9, now);
+    ttdm_sql_bind_i64(c, st, 2, r->latest_customer_msg_at);
+    ttdm_sql_bind_i64(c, st, 3, r->replies_used);
+    ttdm_sql_bind_i64(c, st, 4, r->last_business_msg_at);
+    ttdm_sql_bind_i64(c, st, 5, r->last_activity_at);
+    ttdm_sql_bind_i64(c, st, 6, r->unread_count);
+    ttdm_sql_bind_text(c, st, 7, preview);
+    ttdm_sql_bind_i64(c, st, 8, now);
     return ttdm_sql_exec(c, st);
 }
 
@@ -2185,6 +2183,26 @@ static enum ttdm_err customer_ensure(struct ttdm_sql_conn *c, int64_t workspace_
 }
 
 /* The conversation an event belongs to, created (with its customer) when new. */
+/* The conversation's first customer, written here rather than by conv_save: an UPDATE
+ * naming customer_id checks its foreign key, and SQLite then keeps a statement journal (a
+ * copy of every page the UPDATE touches) that every other message would pay for. */
+static enum ttdm_err conv_set_customer(struct ttdm_sql_conn *c, struct conv_row *r,
+                                       const struct ttdm_inbound *ev)
+{
+    sqlite3_stmt *st = NULL;
+    enum ttdm_err rc;
+
+    rc = customer_ensure(c, r->workspace_id, ev, &r->customer_id);
+    if (rc)
+        return rc;
+    rc = ttdm_sql_prepare(c, "UPDATE conversations SET customer_id = ?2 WHERE id = ?1", &st);
+    if (rc)
+        return rc;
+    ttdm_sql_bind_i64(c, st, 1, r->id);
+    ttdm_sql_bind_i64(c, st, 2, r->customer_id);
+    return ttdm_sql_exec(c, st);
+}
+
 static enum ttdm_err conversation_for_event(struct ttdm_sql_conn *c, const struct ttdm_inbound *ev,
                                             struct conv_row *r)
 {
@@ -2221,7 +2239,7 @@ static enum ttdm_err conversation_for_event(struct ttdm_sql_conn *c, const struc
         if (ev->customer_user_id[0] == '\0')
             return TTDM_OK;
         if (r->customer_id == 0)
-            return customer_ensure(c, r->workspace_id, ev, &r->customer_id);
+            return conv_set_customer(c, r, ev);
         if (same_customer && changed)
             return customer_update(c, r->customer_id, ev->customer_username, ev->customer_region,
                                    ev->received_at);

@@ -407,6 +407,52 @@ static void test_inbound_exactly_once(void **state)
     }
 }
 
+/* A conversation first named by an event without a customer (the business's own message)
+ * takes its customer from the first event that names one, and keeps them. */
+static void test_customer_named_later(void **state)
+{
+    struct fixture *f = *state;
+    struct ttdm_inbound ev;
+    struct ttdm_inbound_result r1, r2;
+    struct ttdm_conversation_view v;
+    struct ttdm_reply_budget b;
+    static const char text[] = "hi there";
+
+    memset(&ev, 0, sizeof(ev));
+    ev.channel_id = f->channel;
+    snprintf(ev.tiktok_conversation_id, sizeof(ev.tiktok_conversation_id), "conv-later");
+    snprintf(ev.tiktok_message_id, sizeof(ev.tiktok_message_id), "msg-biz-first");
+    ev.direction = TTDM_DIR_BUSINESS;
+    ev.source = TTDM_SOURCE_TIKTOK_APP;
+    ev.type = TTDM_MSG_TEXT;
+    ev.text = text;
+    ev.text_len = strlen(text);
+    ev.raw_type = "text";
+    ev.timestamp_ms = hour(1);
+    ev.received_at = hour(1) + SECOND_MS;
+    assert_int_equal(ttdm_store_record_inbound(f->s, &ev, &r1), TTDM_OK);
+    assert_int_equal(ttdm_store_conversation_get(f->s, f->ws, r1.conversation_id, hour(2), &v, &b),
+                     TTDM_OK);
+    assert_string_equal(v.customer_user_id, "");
+
+    r2 = cm(f, "conv-later", "msg-cust-1", hour(1) + 60 * SECOND_MS);
+    assert_int_equal(r2.conversation_id, r1.conversation_id);
+    assert_int_equal(ttdm_store_conversation_get(f->s, f->ws, r1.conversation_id, hour(2), &v, &b),
+                     TTDM_OK);
+    assert_string_equal(v.customer_user_id, "user-conv-later");
+    assert_string_equal(v.customer_username, "alice");
+    assert_string_equal(v.last_preview, "hello");
+    assert_int_equal(v.last_activity_at, hour(1) + 60 * SECOND_MS);
+    assert_int_equal(v.unread_count, 1);
+
+    /* A later message keeps them. */
+    cm(f, "conv-later", "msg-cust-2", hour(1) + 120 * SECOND_MS);
+    assert_int_equal(ttdm_store_conversation_get(f->s, f->ws, r1.conversation_id, hour(2), &v, &b),
+                     TTDM_OK);
+    assert_string_equal(v.customer_user_id, "user-conv-later");
+    assert_int_equal(v.unread_count, 2);
+}
+
 /* The seed's simulation table (PRODUCT.md), hour by hour, through the store. */
 static void test_seed_simulation(void **state)
 {
@@ -1411,6 +1457,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_workspace_and_apikey, setup, teardown),
         cmocka_unit_test_setup_teardown(test_channel_upsert, setup, teardown),
         cmocka_unit_test_setup_teardown(test_inbound_exactly_once, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_customer_named_later, setup, teardown),
         cmocka_unit_test_setup_teardown(test_seed_simulation, setup, teardown),
         cmocka_unit_test_setup_teardown(test_quota_used_up, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refusal_writes_nothing, setup, teardown),
