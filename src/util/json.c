@@ -23,7 +23,17 @@ bool ttdm_utf8_valid(const char *data, size_t len)
         uint32_t cp;
 
         if (c < 0x80) {
+            /* Webhook bodies are nearly all ASCII: eight bytes at a time while no byte has
+             * its high bit set (this ran at 8 % of the event thread byte by byte). */
+            uint64_t w;
+
             i++;
+            while (len - i >= sizeof(w)) {
+                memcpy(&w, s + i, sizeof(w));
+                if ((w & UINT64_C(0x8080808080808080)) != 0)
+                    break;
+                i += sizeof(w);
+            }
             continue;
         } else if (c >= 0xC2 && c <= 0xDF) {
             n = 1;

@@ -3,6 +3,7 @@
 #include <stddef.h>
 #include <setjmp.h>
 #include <math.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
 #include <cmocka.h>
@@ -183,12 +184,101 @@ static void test_unprintable(void **state)
     cJSON_free(s);
 }
 
+/* The validator as it was written first, a byte at a time: the reference for the fast one. */
+static bool utf8_valid_bytewise(const unsigned char *s, size_t len)
+{
+    size_t i = 0;
+
+    while (i < len) {
+        unsigned char c = s[i];
+        size_t n;
+        uint32_t cp;
+
+        if (c < 0x80) {
+            i++;
+            continue;
+        } else if (c >= 0xC2 && c <= 0xDF) {
+            n = 1, cp = c & 0x1F;
+        } else if (c >= 0xE0 && c <= 0xEF) {
+            n = 2, cp = c & 0x0F;
+        } else if (c >= 0xF0 && c <= 0xF4) {
+            n = 3, cp = c & 0x07;
+        } else {
+            return false;
+        }
+        if (len - i <= n)
+            return false;
+        for (size_t k = 1; k <= n; k++) {
+            if ((s[i + k] & 0xC0) != 0x80)
+                return false;
+            cp = (cp << 6) | (s[i + k] & 0x3F);
+        }
+        if ((n == 2 && cp < 0x800) || (n == 3 && (cp < 0x10000 || cp > 0x10FFFF)) ||
+            (cp >= 0xD800 && cp <= 0xDFFF))
+            return false;
+        i += n + 1;
+    }
+    return true;
+}
+
+/* Valid and invalid sequences at every offset around the eight-byte steps of the ASCII
+ * fast path, cut short at every length, and random mostly-ASCII bytes: the fast validator
+ * agrees with the bytewise one on each. */
+static void test_utf8_valid(void **state)
+{
+    static const char *const seqs[] = {
+        "\xC3\xA9",
+        "\xE2\x82\xAC",
+        "\xF0\x9F\x98\x80",
+        "\xF4\x8F\xBF\xBF",
+        "\xC0\x80",
+        "\xC1\xBF",
+        "\xE0\x80\x80",
+        "\xED\xA0\x80",
+        "\xF4\x90\x80\x80",
+        "\xF5\x80",
+        "\x80",
+        "\xBF",
+        "\xFF",
+        "\xC3",
+        "\xE2\x82",
+        "\xC3\x28",
+    };
+    unsigned char buf[64];
+    uint64_t x = 0x2545F4914F6CDD1DULL;
+    (void)state;
+
+    for (size_t q = 0; q < sizeof(seqs) / sizeof(seqs[0]); q++) {
+        size_t sl = strlen(seqs[q]);
+        for (size_t before = 0; before <= 20; before++) {
+            for (size_t after = 0; after <= 20; after++) {
+                size_t len = before + sl + after;
+                memset(buf, 'a', sizeof(buf));
+                memcpy(buf + before, seqs[q], sl);
+                for (size_t cut = 0; cut <= len; cut++)
+                    assert_int_equal(ttdm_utf8_valid((const char *)buf, cut),
+                                     utf8_valid_bytewise(buf, cut));
+            }
+        }
+    }
+    for (int i = 0; i < 200000; i++) {
+        size_t len;
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        len = (size_t)(x % sizeof(buf));
+        for (size_t k = 0; k < len; k++) {
+            x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+            buf[k] = (x % 8 == 0) ? (unsigned char)(x >> 8) : (unsigned char)('a' + x % 26);
+        }
+        assert_int_equal(ttdm_utf8_valid((const char *)buf, len), utf8_valid_bytewise(buf, len));
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_numbers),     cmocka_unit_test(test_strings),
         cmocka_unit_test(test_structures),  cmocka_unit_test(test_random),
-        cmocka_unit_test(test_unprintable),
+        cmocka_unit_test(test_unprintable), cmocka_unit_test(test_utf8_valid),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
