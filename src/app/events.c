@@ -2,6 +2,7 @@
 #include "app/events.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -23,7 +24,7 @@ struct ttdm_subscriber {
 struct ttdm_events {
     pthread_mutex_t lock;
     struct ttdm_subscriber *subs;
-    size_t n_subs;
+    atomic_size_t n_subs; /* written under lock; read without it by ttdm_events_count */
     uint64_t next_id;
 };
 
@@ -156,9 +157,5 @@ void ttdm_events_publish_all(struct ttdm_events *ev, const char *type, const cha
 
 size_t ttdm_events_count(struct ttdm_events *ev)
 {
-    size_t n;
-    pthread_mutex_lock(&ev->lock);
-    n = ev->n_subs;
-    pthread_mutex_unlock(&ev->lock);
-    return n;
+    return atomic_load_explicit(&ev->n_subs, memory_order_relaxed);
 }

@@ -41,7 +41,7 @@ void ttdm_events_publish(struct ttdm_events *ev, int64_t workspace_id, const cha
  * moved, which changes every reply budget at once). */
 void ttdm_events_publish_all(struct ttdm_events *ev, const char *type, const char *data);
 
-/* Number of live subscribers (for tests and diagnostics). */
+/* Number of live subscribers, read without the lock: publishers skip their work at 0. */
 size_t ttdm_events_count(struct ttdm_events *ev);
 
 #endif /* TTDM_EVENTS_H */

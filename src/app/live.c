@@ -13,8 +13,8 @@ void ttdm_app_publish_message(struct ttdm_app *app, int64_t workspace_id, int64_
                               int64_t conversation_id, int64_t message_id)
 {
     char data[160];
-    if (!app->events)
-        return;
+    if (!app->events || ttdm_events_count(app->events) == 0)
+        return; /* nobody listens: no formatting, no lock (once per stored message) */
     snprintf(data, sizeof(data),
              "{\"channel_id\":%lld,\"conversation_id\":%lld,\"message_id\":%lld}",
              (long long)channel_id, (long long)conversation_id, (long long)message_id);
