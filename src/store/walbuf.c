@@ -192,41 +192,27 @@ static int wal_shm_unmap(sqlite3_file *f, int delete_flag)
     return real_of(f)->pMethods->xShmUnmap(real_of(f), delete_flag);
 }
 
+/* No memory map where the default VFS's file has none (methods older than version 3):
+ * SQLite then reads instead. */
 static int wal_fetch(sqlite3_file *f, sqlite3_int64 off, int n, void **out)
 {
-    int rc = flush((struct wal_file *)f);
+    int rc;
 
     *out = NULL;
+    if (real_of(f)->pMethods->iVersion < 3)
+        return SQLITE_OK;
+    rc = flush((struct wal_file *)f);
     return rc != SQLITE_OK ? rc : real_of(f)->pMethods->xFetch(real_of(f), off, n, out);
 }
 
 static int wal_unfetch(sqlite3_file *f, sqlite3_int64 off, void *p)
 {
+    if (real_of(f)->pMethods->iVersion < 3)
+        return SQLITE_OK;
     return real_of(f)->pMethods->xUnfetch(real_of(f), off, p);
 }
 
-/* Version 2: the default VFS's -wal files have no memory map (xFetch) of their own. */
-static const sqlite3_io_methods wal_methods_v2 = {
-    .iVersion = 2,
-    .xClose = wal_close,
-    .xRead = wal_read,
-    .xWrite = wal_write,
-    .xTruncate = wal_truncate,
-    .xSync = wal_sync,
-    .xFileSize = wal_file_size,
-    .xLock = wal_lock,
-    .xUnlock = wal_unlock,
-    .xCheckReservedLock = wal_check_reserved,
-    .xFileControl = wal_file_control,
-    .xSectorSize = wal_sector_size,
-    .xDeviceCharacteristics = wal_device_characteristics,
-    .xShmMap = wal_shm_map,
-    .xShmLock = wal_shm_lock,
-    .xShmBarrier = wal_shm_barrier,
-    .xShmUnmap = wal_shm_unmap,
-};
-
-static const sqlite3_io_methods wal_methods_v3 = {
+static const sqlite3_io_methods wal_methods = {
     .iVersion = 3,
     .xClose = wal_close,
     .xRead = wal_read,
@@ -271,7 +257,7 @@ static int vfs_open(sqlite3_vfs *vfs, sqlite3_filename name, sqlite3_file *f, in
         return real_vfs->xOpen(real_vfs, name, f, flags, out_flags);
     }
     w->real = real;
-    w->base.pMethods = real->pMethods->iVersion >= 3 ? &wal_methods_v3 : &wal_methods_v2;
+    w->base.pMethods = &wal_methods;
     return SQLITE_OK;
 }
 
