@@ -49,6 +49,20 @@ static int grow(struct ttdm_buf *b, size_t extra)
     return 0;
 }
 
+int ttdm_buf_reserve(struct ttdm_buf *b, size_t extra)
+{
+    size_t need;
+
+    if (extra > b->max || b->len > b->max - extra)
+        return -1;
+    need = b->len + extra + 1;
+    if (need > b->cap) {
+        b->data = ttdm_realloc(b->data, need);
+        b->cap = need;
+    }
+    return 0;
+}
+
 int ttdm_buf_append(struct ttdm_buf *b, const void *data, size_t len)
 {
     if (grow(b, len))

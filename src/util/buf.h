@@ -27,6 +27,9 @@ void ttdm_buf_init(struct ttdm_buf *b, size_t max);
 void ttdm_buf_cleanup(struct ttdm_buf *b);
 void ttdm_buf_reset(struct ttdm_buf *b); /* len = 0, keeps memory */
 int ttdm_buf_append(struct ttdm_buf *b, const void *data, size_t len);
+/* Room for `extra` more bytes (and the NUL) in one allocation of exactly that size, for when
+ * the final size is known beforehand. Returns -1 (and changes nothing) past the maximum. */
+int ttdm_buf_reserve(struct ttdm_buf *b, size_t extra);
 int ttdm_buf_append_str(struct ttdm_buf *b, const char *s);
 int ttdm_buf_printf(struct ttdm_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Appends s with & < > " ' escaped for HTML text and attribute values; NULL appends nothing. */

@@ -16,6 +16,9 @@
 #include "util/json.h"
 #include "util/log.h"
 
+/* Bodies declared at most this long are allocated at once (see on_access). */
+#define BODY_RESERVE_MAX (64 * 1024)
+
 enum req_state {
     REQ_READING = 0, /* body still arriving */
     REQ_QUEUED,      /* suspended, waiting for a worker */
@@ -468,8 +471,14 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
         cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
         if (cl) {
             size_t n = strlen(cl);
-            if (n > 19 || (n > 0 && strtoull(cl, NULL, 10) > h->cfg.max_body))
+            unsigned long long declared = n > 0 && n <= 19 ? strtoull(cl, NULL, 10) : 0;
+            if (n > 19 || declared > h->cfg.max_body)
                 ctx->too_big = true;
+            /* Small bodies (webhooks, API calls) get one allocation of the declared size.
+             * Larger ones grow as their bytes arrive, so that a declared length alone costs
+             * no memory. */
+            else if (declared > 0 && declared <= BODY_RESERVE_MAX)
+                ttdm_buf_reserve(&ctx->body, (size_t)declared);
         }
         return MHD_YES;
     }

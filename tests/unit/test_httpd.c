@@ -220,6 +220,13 @@ static void test_body_limit_and_echo(void **state)
     assert_non_null(strstr(out, "body_too_large"));
     /* The connection logic still works after a refusal. */
     assert_int_equal(get(h, "POST", "/echo", "again", 5, out, sizeof(out)), 200);
+    /* Exactly the maximum, allocated at once from Content-Length, comes back whole. */
+    memset(big, 'b', 1024);
+    assert_int_equal(get(h, "POST", "/echo", big, 1024, out, sizeof(out)), 200);
+    assert_int_equal(strlen(out), 1024);
+    assert_memory_equal(out, big, 1024);
+    assert_int_equal(get(h, "POST", "/echo", "", 0, out, sizeof(out)), 200);
+    assert_string_equal(out, "");
     ttdm_httpd_stop(h);
     (void)state;
 }
