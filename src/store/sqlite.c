@@ -2182,7 +2182,6 @@ static enum ttdm_err customer_ensure(struct ttdm_sql_conn *c, int64_t workspace_
     return rc;
 }
 
-/* The conversation an event belongs to, created (with its customer) when new. */
 /* The conversation's first customer, written here rather than by conv_save: an UPDATE
  * naming customer_id checks its foreign key, and SQLite then keeps a statement journal (a
  * copy of every page the UPDATE touches) that every other message would pay for. */
@@ -2203,6 +2202,7 @@ static enum ttdm_err conv_set_customer(struct ttdm_sql_conn *c, struct conv_row 
     return ttdm_sql_exec(c, st);
 }
 
+/* The conversation an event belongs to, created (with its customer) when new. */
 static enum ttdm_err conversation_for_event(struct ttdm_sql_conn *c, const struct ttdm_inbound *ev,
                                             struct conv_row *r)
 {

@@ -9,15 +9,18 @@
  * webhook batch of 32 events dirties about 85 pages, so 170 calls per commit, each a trip
  * into the kernel that costs more on a virtual machine than the copy it does. This VFS
  * sits on top of the default one and gathers the contiguous writes to a -wal file in
- * memory until SQLite syncs, reads, truncates or sizes that file, then writes them at once.
- * Every other file, and every other call, goes straight to the default VFS.
+ * memory until SQLite syncs, reads, truncates or sizes that file, or releases its WAL write
+ * lock, then writes them at once. Every other file and call goes straight to the default
+ * VFS (the database file is wrapped only to see that lock released).
  *
  * Durability is unchanged only where every commit syncs the WAL, which is what
  * PRAGMA synchronous=FULL does: the gathered frames reach the file in that sync, before
  * fdatasync and before SQLite publishes the commit to other connections in the wal-index.
- * So use it only for a connection that runs synchronous=FULL (or EXTRA). Where the file
- * system does not promise power-safe overwrite, SQLite pads the WAL after its sync and the
- * VFS leaves that file unbuffered.
+ * So use it only for a connection that runs synchronous=FULL (or EXTRA). Nothing stays
+ * gathered after a write transaction ends, so a rolled-back transaction's frames cannot land
+ * on a later commit of another writer. A write that fails makes every later commit that
+ * would include the lost frames fail too. Where the database does not promise power-safe
+ * overwrite (psow=0), SQLite pads the WAL after its sync and the VFS leaves it unbuffered.
  */
 
 #define TTDM_WALBUF_VFS "ttdm-walbuf"
