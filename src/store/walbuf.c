@@ -47,9 +47,9 @@ struct wal_file {
     unsigned char *buf;  /* frames not yet written; NULL until the first write */
     size_t len;          /* bytes in buf */
     sqlite3_int64 start; /* file offset of buf[0] */
-    /* A failed write dropped the bytes from lost_from on. Until SQLite writes at or before
-     * that offset again (it has then rolled back past them) every write, sync and read of
-     * them fails, so that no commit can include frames that never reached the file. */
+    /* A failed write dropped the bytes from lost_from on. Until the write transaction ends
+     * (its lock released) every write and sync fails, and every read of those bytes, so
+     * that no commit can include frames that never reached the file. */
     int lost_rc;
     sqlite3_int64 lost_from;
 };
@@ -148,11 +148,8 @@ static int wal_write(sqlite3_file *f, const void *p, int n, sqlite3_int64 off)
     int rc;
 
     atomic_fetch_add_explicit(&writes_asked, 1, memory_order_relaxed);
-    if (w->lost_rc != SQLITE_OK) {
-        if (off > w->lost_from)
-            return w->lost_rc;
-        w->lost_rc = SQLITE_OK; /* SQLite has gone back to before what was lost */
-    }
+    if (w->lost_rc != SQLITE_OK)
+        return w->lost_rc;
     if (w->len > 0 && off == w->start + (sqlite3_int64)w->len && w->len + (size_t)n <= BUF_SIZE) {
         memcpy(w->buf + w->len, p, (size_t)n);
         w->len += (size_t)n;
@@ -222,6 +219,18 @@ static int wal_fetch(sqlite3_file *f, sqlite3_int64 off, int n, void **out)
     return rc != SQLITE_OK ? rc : real_of(f)->pMethods->xFetch(real_of(f), off, n, out);
 }
 
+/* The write transaction is over: a commit has written everything in its sync already, so
+ * what is left is a rolled-back transaction's frames, written while the lock is still held
+ * (they lie past the last commit, as they would without this VFS) and dropped if that
+ * fails. Whatever was lost belonged to this transaction, which has failed or rolled back. */
+static void end_of_transaction(struct wal_file *w)
+{
+    if (w->len > 0)
+        write_run(w->f.real, w->buf, w->len, w->start);
+    w->len = 0;
+    w->lost_rc = SQLITE_OK;
+}
+
 /* ---- the database file: everything passes through, and the end of a write transaction
  * writes what its -wal file still holds ------------------------------------------------ */
 
@@ -280,18 +289,25 @@ static int db_fetch(sqlite3_file *f, sqlite3_int64 off, int n, void **out)
     return real_of(f)->pMethods->xFetch(real_of(f), off, n, out);
 }
 
-/* A commit has written everything in its sync already; what is left when the write lock
- * goes is a rolled-back transaction's frames, harmless while the lock is still held (they
- * lie past the last commit, as they would without this VFS). A failure is remembered as
- * lost (see struct wal_file). */
 static int db_shm_lock(sqlite3_file *f, int offset, int n, int flags)
 {
     struct db_file *d = (struct db_file *)f;
 
     if (d->wal != NULL && offset <= WAL_WRITE_LOCK && offset + n > WAL_WRITE_LOCK &&
         flags == (SQLITE_SHM_UNLOCK | SQLITE_SHM_EXCLUSIVE))
-        flush(d->wal);
+        end_of_transaction(d->wal);
     return real_of(f)->pMethods->xShmLock(real_of(f), offset, n, flags);
+}
+
+/* In locking_mode=EXCLUSIVE SQLite keeps the WAL write lock without xShmLock; leaving that
+ * mode unlocks the database file instead. */
+static int db_unlock(sqlite3_file *f, int level)
+{
+    struct db_file *d = (struct db_file *)f;
+
+    if (d->wal != NULL)
+        end_of_transaction(d->wal);
+    return real_of(f)->pMethods->xUnlock(real_of(f), level);
 }
 
 /* ---- passed through for both --------------------------------------------------------- */
@@ -379,7 +395,7 @@ static const sqlite3_io_methods db_methods = {
     .xSync = db_sync,
     .xFileSize = db_file_size,
     .xLock = shim_lock,
-    .xUnlock = shim_unlock,
+    .xUnlock = db_unlock,
     .xCheckReservedLock = shim_check_reserved,
     .xFileControl = db_file_control,
     .xSectorSize = shim_sector_size,

@@ -18,9 +18,10 @@
  * fdatasync and before SQLite publishes the commit to other connections in the wal-index.
  * So use it only for a connection that runs synchronous=FULL (or EXTRA). Nothing stays
  * gathered after a write transaction ends, so a rolled-back transaction's frames cannot land
- * on a later commit of another writer. A write that fails makes every later commit that
- * would include the lost frames fail too. Where the database does not promise power-safe
- * overwrite (psow=0), SQLite pads the WAL after its sync and the VFS leaves it unbuffered.
+ * on a later commit of another writer (also when leaving locking_mode=EXCLUSIVE). A write
+ * that fails fails the rest of its transaction, its commit included. Where the database
+ * does not promise power-safe overwrite (psow=0), SQLite pads the WAL after its sync and
+ * the VFS leaves it unbuffered.
  */
 
 #define TTDM_WALBUF_VFS "ttdm-walbuf"

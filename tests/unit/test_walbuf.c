@@ -340,6 +340,114 @@ static void test_no_powersafe_overwrite_is_left_alone(void **state)
     sqlite3_close(w);
 }
 
+/* A failed write stays failed for the rest of its transaction, even when SQLite's next
+ * write lands before the lost bytes (a frame rewritten in place): the commit fails. */
+static void test_loss_lasts_the_transaction(void **state)
+{
+    struct fixture *f = *state;
+    sqlite3 *w, *r;
+    sqlite3_blob *blob = NULL;
+    char buf[100];
+
+    swap_pwrite(true);
+    w = open_writer(f->path);
+    exec_ok(w, "PRAGMA wal_autocheckpoint=0");
+    exec_ok(w, "CREATE TABLE u (id INTEGER PRIMARY KEY, v BLOB)");
+    exec_ok(w, "WITH RECURSIVE s(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM s WHERE x < 600)"
+               " INSERT INTO t (id, k, v) SELECT x, x, randomblob(3000) FROM s");
+    exec_ok(w, "PRAGMA wal_checkpoint(TRUNCATE)");
+    exec_ok(w, "INSERT INTO u VALUES (1, randomblob(200000))"); /* its pages in the WAL */
+    exec_ok(w, "PRAGMA cache_size=10");
+    exec_ok(w, "BEGIN IMMEDIATE");
+    assert_int_equal(sqlite3_blob_open(w, "main", "u", "v", 1, 0, &blob), SQLITE_OK);
+    exec_ok(w, "UPDATE t SET v = randomblob(3000) WHERE id <= 400"); /* spills */
+    fail_writes = 1;
+    assert_int_not_equal(sqlite3_blob_read(blob, buf, sizeof(buf), 150000), SQLITE_OK);
+    fail_writes = 0;
+    sqlite3_exec(w, "UPDATE t SET v = randomblob(3000) WHERE id = 1", NULL, NULL, NULL);
+    sqlite3_db_cacheflush(w);
+    assert_int_not_equal(sqlite3_exec(w, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_exec(w, "ROLLBACK", NULL, NULL, NULL);
+    sqlite3_blob_close(blob);
+    r = open_plain(f->path);
+    assert_int_equal(query_i64(r, "SELECT COUNT(*) FROM t"), 600);
+    assert_int_equal(query_i64(r, "SELECT COUNT(*) FROM pragma_integrity_check"
+                                  " WHERE integrity_check <> 'ok'"),
+                     0);
+    /* The transaction is over: the connection writes again. */
+    exec_ok(w, "INSERT INTO t (k, v) VALUES (-1, x'01')");
+    assert_int_equal(query_i64(r, "SELECT COUNT(*) FROM t"), 601);
+    sqlite3_close(r);
+    sqlite3_close(w);
+    swap_pwrite(false);
+}
+
+/* A write that fails while a rolled-back transaction ends loses nothing that matters: the
+ * connection reads and writes on, also after another writer committed past that point. */
+static void test_failure_at_rollback_does_not_stick(void **state)
+{
+    struct fixture *f = *state;
+    sqlite3 *a, *b;
+
+    swap_pwrite(true);
+    a = open_writer(f->path);
+    exec_ok(a, "PRAGMA wal_checkpoint(TRUNCATE)");
+    exec_ok(a, "PRAGMA cache_size=20");
+    exec_ok(a, "BEGIN IMMEDIATE");
+    exec_ok(a, "WITH RECURSIVE s(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM s WHERE x < 300)"
+               " INSERT INTO t (k, v) SELECT x, randomblob(3000) FROM s");
+    fail_writes = 1;
+    sqlite3_exec(a, "ROLLBACK", NULL, NULL, NULL);
+    fail_writes = 0;
+    b = open_plain(f->path);
+    exec_ok(b, "WITH RECURSIVE s(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM s WHERE x < 600)"
+               " INSERT INTO t (k, v) SELECT x, randomblob(3000) FROM s");
+    assert_int_equal(query_i64(a, "SELECT COUNT(*) FROM t"), 600);
+    exec_ok(a, "INSERT INTO t (k, v) VALUES (-1, x'01')");
+    assert_int_equal(query_i64(b, "SELECT COUNT(*) FROM t"), 601);
+    sqlite3_close(b);
+    sqlite3_close(a);
+    swap_pwrite(false);
+}
+
+/* In locking_mode=EXCLUSIVE the WAL write lock is kept without the wal-index: leaving that
+ * mode ends it, and a rolled-back transaction's frames stay out of later commits. */
+static void test_exclusive_locking_mode(void **state)
+{
+    struct fixture *f = *state;
+    sqlite3 *a = open_writer(f->path);
+    sqlite3 *b, *r;
+    int64_t want;
+
+    exec_ok(a, "WITH RECURSIVE s(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM s WHERE x < 2000)"
+               " INSERT INTO t (id, k, v) SELECT x, x, zeroblob(500) FROM s");
+    exec_ok(a, "PRAGMA wal_checkpoint(TRUNCATE)");
+    exec_ok(a, "PRAGMA locking_mode=EXCLUSIVE");
+    exec_ok(a, "PRAGMA cache_size=50");
+    exec_ok(a, "BEGIN IMMEDIATE");
+    exec_ok(a, "WITH RECURSIVE s(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM s WHERE x < 3000)"
+               " INSERT INTO t (k, v) SELECT x, randomblob(500) FROM s");
+    exec_ok(a, "ROLLBACK");
+    exec_ok(a, "PRAGMA locking_mode=NORMAL");
+    assert_int_equal(query_i64(a, "SELECT COUNT(*) FROM t"), 2000); /* releases the lock */
+    b = open_plain(f->path);
+    r = open_plain(f->path);
+    exec_ok(b, "BEGIN IMMEDIATE");
+    exec_ok(b, "UPDATE t SET v = zeroblob(300) WHERE id % 3 = 0");
+    exec_ok(b, "WITH RECURSIVE s(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM s WHERE x < 3000)"
+               " INSERT INTO t (k, v) SELECT -x, zeroblob(400) FROM s");
+    exec_ok(b, "COMMIT");
+    want = query_i64(r, "SELECT SUM(length(v)) FROM t");
+    assert_int_equal(query_i64(a, "SELECT SUM(length(v)) FROM t"), want);
+    sqlite3_close(a);
+    assert_int_equal(query_i64(r, "SELECT SUM(length(v)) FROM t"), want);
+    assert_int_equal(query_i64(r, "SELECT COUNT(*) FROM pragma_integrity_check"
+                                  " WHERE integrity_check <> 'ok'"),
+                     0);
+    sqlite3_close(r);
+    sqlite3_close(b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -349,6 +457,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_failed_write_fails_the_commit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rolled_back_frames_stay_out, setup, teardown),
         cmocka_unit_test_setup_teardown(test_no_powersafe_overwrite_is_left_alone, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_loss_lasts_the_transaction, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_failure_at_rollback_does_not_stick, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_exclusive_locking_mode, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
