@@ -113,6 +113,48 @@ static void insert_rows(sqlite3 *db, int first, int rows, int size)
     sqlite3_finalize(st);
 }
 
+static void assert_intact(sqlite3 *db)
+{
+    assert_int_equal(query_i64(db, "SELECT COUNT(*) FROM pragma_integrity_check"
+                                   " WHERE integrity_check <> 'ok'"),
+                     0);
+}
+
+/* 2,000 rows of 500 bytes, then a transaction big enough to spill into the WAL with a
+ * cache of 50 pages, rolled back: its last frames may still be gathered. */
+static void fill_then_roll_back(sqlite3 *a, bool exclusive)
+{
+    exec_ok(a, "WITH RECURSIVE s(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM s WHERE x < 2000)"
+               " INSERT INTO t (id, k, v) SELECT x, x, zeroblob(500) FROM s");
+    exec_ok(a, "PRAGMA wal_checkpoint(TRUNCATE)");
+    if (exclusive)
+        exec_ok(a, "PRAGMA locking_mode=EXCLUSIVE");
+    exec_ok(a, "PRAGMA cache_size=50");
+    exec_ok(a, "BEGIN IMMEDIATE");
+    exec_ok(a, "WITH RECURSIVE s(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM s WHERE x < 3000)"
+               " INSERT INTO t (k, v) SELECT x, randomblob(500) FROM s");
+    exec_ok(a, "ROLLBACK");
+}
+
+/* Another writer (the sqlite3 shell, say) commits where those frames would go; r must read
+ * its commit whole before and after the first connection reads and closes. */
+static void other_writer_commits(sqlite3 *a, sqlite3 *b, sqlite3 *r)
+{
+    int64_t want;
+
+    exec_ok(b, "BEGIN IMMEDIATE");
+    exec_ok(b, "UPDATE t SET v = zeroblob(300) WHERE id % 3 = 0");
+    exec_ok(b, "WITH RECURSIVE s(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM s WHERE x < 3000)"
+               " INSERT INTO t (k, v) SELECT -x, zeroblob(400) FROM s");
+    exec_ok(b, "COMMIT");
+    want = query_i64(r, "SELECT SUM(length(v)) FROM t");
+    assert_int_equal(want, 666 * 300 + 1334 * 500 + 3000 * 400);
+    assert_int_equal(query_i64(a, "SELECT SUM(length(v)) FROM t"), want);
+    sqlite3_close(a);
+    assert_int_equal(query_i64(r, "SELECT SUM(length(v)) FROM t"), want);
+    assert_intact(r);
+}
+
 /* Each commit's frames leave in a few writes, and a connection through the default VFS
  * sees every commit as soon as COMMIT returns, across WAL restarts. */
 static void test_commits_are_gathered_and_visible(void **state)
@@ -161,9 +203,7 @@ static void test_large_transaction_that_spills(void **state)
     assert_int_equal(query_i64(r, "SELECT SUM(length(v)) FROM t"), 600 * 900 + 2400 * 1500);
     assert_int_equal(query_i64(r, "SELECT COUNT(*) FROM t INDEXED BY t_k WHERE k >= 0"), 3000);
     assert_int_equal(query_i64(r, "SELECT SUM(k) FROM t"), query_i64(w, "SELECT SUM(k) FROM t"));
-    assert_int_equal(query_i64(r, "SELECT COUNT(*) FROM pragma_integrity_check"
-                                  " WHERE integrity_check <> 'ok'"),
-                     0);
+    assert_intact(r);
     sqlite3_close(r);
     sqlite3_close(w);
 }
@@ -196,9 +236,7 @@ static void test_commits_survive_an_abrupt_exit(void **state)
     r = open_plain(f->path);
     assert_int_equal(query_i64(r, "SELECT COUNT(*) FROM t"), 50 * 30);
     assert_int_equal(query_i64(r, "SELECT MAX(id) FROM t"), 50 * 30 - 1);
-    assert_int_equal(query_i64(r, "SELECT COUNT(*) FROM pragma_integrity_check"
-                                  " WHERE integrity_check <> 'ok'"),
-                     0);
+    assert_intact(r);
     sqlite3_close(r);
 }
 
@@ -263,9 +301,7 @@ static void test_failed_write_fails_the_commit(void **state)
     r = open_plain(f->path);
     n = query_i64(r, "SELECT COUNT(*) FROM c");
     assert_int_equal(n, 1);
-    assert_int_equal(query_i64(r, "SELECT COUNT(*) FROM pragma_integrity_check"
-                                  " WHERE integrity_check <> 'ok'"),
-                     0);
+    assert_intact(r);
     sqlite3_close(r);
     sqlite3_close(w);
     swap_pwrite(false);
@@ -277,33 +313,11 @@ static void test_rolled_back_frames_stay_out(void **state)
 {
     struct fixture *f = *state;
     sqlite3 *a = open_writer(f->path);
-    sqlite3 *b, *r;
-    int64_t want;
+    sqlite3 *b = open_plain(f->path);
+    sqlite3 *r = open_plain(f->path);
 
-    exec_ok(a, "WITH RECURSIVE s(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM s WHERE x < 2000)"
-               " INSERT INTO t (id, k, v) SELECT x, x, zeroblob(500) FROM s");
-    b = open_plain(f->path); /* another writer: the sqlite3 shell, say */
-    r = open_plain(f->path);
-    exec_ok(a, "PRAGMA wal_checkpoint(TRUNCATE)");
-    exec_ok(a, "PRAGMA cache_size=50");
-    exec_ok(a, "BEGIN IMMEDIATE");
-    exec_ok(a, "WITH RECURSIVE s(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM s WHERE x < 3000)"
-               " INSERT INTO t (k, v) SELECT x, randomblob(500) FROM s");
-    exec_ok(a, "ROLLBACK");
-    exec_ok(b, "BEGIN IMMEDIATE");
-    exec_ok(b, "UPDATE t SET v = zeroblob(300) WHERE id % 3 = 0");
-    exec_ok(b, "WITH RECURSIVE s(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM s WHERE x < 3000)"
-               " INSERT INTO t (k, v) SELECT -x, zeroblob(400) FROM s");
-    exec_ok(b, "COMMIT");
-    want = query_i64(r, "SELECT SUM(length(v)) FROM t");
-    assert_int_equal(want, 666 * 300 + 1334 * 500 + 3000 * 400);
-    /* The first connection reads, then closes: nothing of its own may land now. */
-    assert_int_equal(query_i64(a, "SELECT SUM(length(v)) FROM t"), want);
-    sqlite3_close(a);
-    assert_int_equal(query_i64(r, "SELECT SUM(length(v)) FROM t"), want);
-    assert_int_equal(query_i64(r, "SELECT COUNT(*) FROM pragma_integrity_check"
-                                  " WHERE integrity_check <> 'ok'"),
-                     0);
+    fill_then_roll_back(a, false);
+    other_writer_commits(a, b, r);
     sqlite3_close(r);
     sqlite3_close(b);
 }
@@ -333,9 +347,7 @@ static void test_no_powersafe_overwrite_is_left_alone(void **state)
     }
     ttdm_walbuf_stats(&after);
     assert_int_equal(after.writes_asked, before.writes_asked);
-    assert_int_equal(query_i64(r, "SELECT COUNT(*) FROM pragma_integrity_check"
-                                  " WHERE integrity_check <> 'ok'"),
-                     0);
+    assert_intact(r);
     sqlite3_close(r);
     sqlite3_close(w);
 }
@@ -371,9 +383,7 @@ static void test_loss_lasts_the_transaction(void **state)
     sqlite3_blob_close(blob);
     r = open_plain(f->path);
     assert_int_equal(query_i64(r, "SELECT COUNT(*) FROM t"), 600);
-    assert_int_equal(query_i64(r, "SELECT COUNT(*) FROM pragma_integrity_check"
-                                  " WHERE integrity_check <> 'ok'"),
-                     0);
+    assert_intact(r);
     /* The transaction is over: the connection writes again. */
     exec_ok(w, "INSERT INTO t (k, v) VALUES (-1, x'01')");
     assert_int_equal(query_i64(r, "SELECT COUNT(*) FROM t"), 601);
@@ -417,33 +427,13 @@ static void test_exclusive_locking_mode(void **state)
     struct fixture *f = *state;
     sqlite3 *a = open_writer(f->path);
     sqlite3 *b, *r;
-    int64_t want;
 
-    exec_ok(a, "WITH RECURSIVE s(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM s WHERE x < 2000)"
-               " INSERT INTO t (id, k, v) SELECT x, x, zeroblob(500) FROM s");
-    exec_ok(a, "PRAGMA wal_checkpoint(TRUNCATE)");
-    exec_ok(a, "PRAGMA locking_mode=EXCLUSIVE");
-    exec_ok(a, "PRAGMA cache_size=50");
-    exec_ok(a, "BEGIN IMMEDIATE");
-    exec_ok(a, "WITH RECURSIVE s(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM s WHERE x < 3000)"
-               " INSERT INTO t (k, v) SELECT x, randomblob(500) FROM s");
-    exec_ok(a, "ROLLBACK");
+    fill_then_roll_back(a, true);
     exec_ok(a, "PRAGMA locking_mode=NORMAL");
     assert_int_equal(query_i64(a, "SELECT COUNT(*) FROM t"), 2000); /* releases the lock */
     b = open_plain(f->path);
     r = open_plain(f->path);
-    exec_ok(b, "BEGIN IMMEDIATE");
-    exec_ok(b, "UPDATE t SET v = zeroblob(300) WHERE id % 3 = 0");
-    exec_ok(b, "WITH RECURSIVE s(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM s WHERE x < 3000)"
-               " INSERT INTO t (k, v) SELECT -x, zeroblob(400) FROM s");
-    exec_ok(b, "COMMIT");
-    want = query_i64(r, "SELECT SUM(length(v)) FROM t");
-    assert_int_equal(query_i64(a, "SELECT SUM(length(v)) FROM t"), want);
-    sqlite3_close(a);
-    assert_int_equal(query_i64(r, "SELECT SUM(length(v)) FROM t"), want);
-    assert_int_equal(query_i64(r, "SELECT COUNT(*) FROM pragma_integrity_check"
-                                  " WHERE integrity_check <> 'ok'"),
-                     0);
+    other_writer_commits(a, b, r);
     sqlite3_close(r);
     sqlite3_close(b);
 }
