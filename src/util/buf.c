@@ -2,6 +2,7 @@
 #include "util/buf.h"
 
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -30,7 +31,8 @@ void ttdm_buf_reset(struct ttdm_buf *b)
         b->data[0] = '\0';
 }
 
-static int grow(struct ttdm_buf *b, size_t extra)
+/* Room for `extra` more bytes and the NUL: doubling from 256 bytes, or exactly that much. */
+static int grow(struct ttdm_buf *b, size_t extra, bool exact)
 {
     size_t need, cap;
 
@@ -39,11 +41,14 @@ static int grow(struct ttdm_buf *b, size_t extra)
     need = b->len + extra + 1;
     if (need <= b->cap)
         return 0;
-    cap = b->cap ? b->cap : 256;
-    while (cap < need)
-        cap *= 2;
-    if (cap > b->max + 1)
-        cap = b->max + 1;
+    cap = need;
+    if (!exact) {
+        cap = b->cap ? b->cap : 256;
+        while (cap < need)
+            cap *= 2;
+        if (cap > b->max + 1)
+            cap = b->max + 1;
+    }
     b->data = ttdm_realloc(b->data, cap);
     b->cap = cap;
     return 0;
@@ -51,21 +56,12 @@ static int grow(struct ttdm_buf *b, size_t extra)
 
 int ttdm_buf_reserve(struct ttdm_buf *b, size_t extra)
 {
-    size_t need;
-
-    if (extra > b->max || b->len > b->max - extra)
-        return -1;
-    need = b->len + extra + 1;
-    if (need > b->cap) {
-        b->data = ttdm_realloc(b->data, need);
-        b->cap = need;
-    }
-    return 0;
+    return grow(b, extra, true);
 }
 
 int ttdm_buf_append(struct ttdm_buf *b, const void *data, size_t len)
 {
-    if (grow(b, len))
+    if (grow(b, len, false))
         return -1;
     if (len)
         memcpy(b->data + b->len, data, len);
@@ -87,7 +83,7 @@ int ttdm_buf_printf(struct ttdm_buf *b, const char *fmt, ...)
     va_start(ap, fmt);
     n = vsnprintf(NULL, 0, fmt, ap);
     va_end(ap);
-    if (n < 0 || grow(b, (size_t)n))
+    if (n < 0 || grow(b, (size_t)n, false))
         return -1;
     va_start(ap, fmt);
     vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
