@@ -431,8 +431,7 @@ static void on_send_reserved(void *ud, enum ttdm_err rc, const struct ttdm_messa
     struct send_answer *a = ttdm_malloc(sizeof(*a));
 
     a->rc = rc;
-    a->msg = *msg;
-    a->msg.text = msg->text ? ttdm_strdup(msg->text) : NULL;
+    ttdm_message_copy(&a->msg, msg);
     a->budget = *b;
     a->detail = *d;
     ttdm_http_finish_render(ud, render_send_answer, a);

@@ -2847,8 +2847,7 @@ static enum ttdm_err tx_reserve_send(struct ttdm_sql_conn *c, void *arg)
     if (lease_until == 0)
         return TTDM_OK;
     memset(req->leased, 0, sizeof(*req->leased));
-    req->leased->msg = *a->out;
-    req->leased->msg.text = a->out->text != NULL ? ttdm_strdup(a->out->text) : NULL;
+    ttdm_message_copy(&req->leased->msg, a->out);
     return outbox_item_fill(c, lease_until, req->leased);
 }
 

@@ -13,6 +13,12 @@ void ttdm_message_cleanup(struct ttdm_message *m)
     m->text = NULL;
 }
 
+void ttdm_message_copy(struct ttdm_message *dst, const struct ttdm_message *src)
+{
+    *dst = *src;
+    dst->text = src->text != NULL ? ttdm_strdup(src->text) : NULL;
+}
+
 void ttdm_messages_free(struct ttdm_message *arr, size_t n)
 {
     if (arr == NULL)

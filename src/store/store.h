@@ -261,6 +261,8 @@ struct ttdm_message {
 };
 
 void ttdm_message_cleanup(struct ttdm_message *m);
+/* *dst = *src with its own copy of the text; clean dst up with ttdm_message_cleanup. */
+void ttdm_message_copy(struct ttdm_message *dst, const struct ttdm_message *src);
 void ttdm_messages_free(struct ttdm_message *arr, size_t n);
 
 /* ---- Inbound (webhooks) --------------------------------------------------------------- */
