@@ -99,16 +99,15 @@ static int teardown(void **state)
 
 /* ---- Helpers ------------------------------------------------------------------------------ */
 
-static struct ttdm_inbound_result inbound(struct fixture *f, int64_t channel, const char *conv,
-                                          const char *msg_id, enum ttdm_direction dir,
-                                          enum ttdm_msg_source source, int64_t ts)
+/* A text "hello" from customer "user-<conv>" (alice, SG), received a second after ts. */
+static void event_fill(struct ttdm_inbound *ev_out, int64_t channel, const char *conv,
+                       const char *msg_id, enum ttdm_direction dir, enum ttdm_msg_source source,
+                       int64_t ts)
 {
-    struct ttdm_inbound ev;
-    struct ttdm_inbound_result res;
     static const char text[] = "hello";
+    struct ttdm_inbound ev;
 
     memset(&ev, 0, sizeof(ev));
-    memset(&res, 0, sizeof(res));
     ev.channel_id = channel;
     snprintf(ev.tiktok_conversation_id, sizeof(ev.tiktok_conversation_id), "%s", conv);
     snprintf(ev.tiktok_message_id, sizeof(ev.tiktok_message_id), "%s", msg_id);
@@ -123,6 +122,18 @@ static struct ttdm_inbound_result inbound(struct fixture *f, int64_t channel, co
     snprintf(ev.customer_region, sizeof(ev.customer_region), "SG");
     ev.timestamp_ms = ts;
     ev.received_at = ts + SECOND_MS;
+    *ev_out = ev;
+}
+
+static struct ttdm_inbound_result inbound(struct fixture *f, int64_t channel, const char *conv,
+                                          const char *msg_id, enum ttdm_direction dir,
+                                          enum ttdm_msg_source source, int64_t ts)
+{
+    struct ttdm_inbound ev;
+    struct ttdm_inbound_result res;
+
+    memset(&res, 0, sizeof(res));
+    event_fill(&ev, channel, conv, msg_id, dir, source, ts);
     assert_int_equal(ttdm_store_record_inbound(f->s, &ev, &res), TTDM_OK);
     return res;
 }
@@ -416,20 +427,10 @@ static void test_customer_named_later(void **state)
     struct ttdm_inbound_result r1, r2;
     struct ttdm_conversation_view v;
     struct ttdm_reply_budget b;
-    static const char text[] = "hi there";
 
-    memset(&ev, 0, sizeof(ev));
-    ev.channel_id = f->channel;
-    snprintf(ev.tiktok_conversation_id, sizeof(ev.tiktok_conversation_id), "conv-later");
-    snprintf(ev.tiktok_message_id, sizeof(ev.tiktok_message_id), "msg-biz-first");
-    ev.direction = TTDM_DIR_BUSINESS;
-    ev.source = TTDM_SOURCE_TIKTOK_APP;
-    ev.type = TTDM_MSG_TEXT;
-    ev.text = text;
-    ev.text_len = strlen(text);
-    ev.raw_type = "text";
-    ev.timestamp_ms = hour(1);
-    ev.received_at = hour(1) + SECOND_MS;
+    event_fill(&ev, f->channel, "conv-later", "msg-biz-first", TTDM_DIR_BUSINESS,
+               TTDM_SOURCE_TIKTOK_APP, hour(1));
+    ev.customer_user_id[0] = ev.customer_username[0] = ev.customer_region[0] = '\0';
     assert_int_equal(ttdm_store_record_inbound(f->s, &ev, &r1), TTDM_OK);
     assert_int_equal(ttdm_store_conversation_get(f->s, f->ws, r1.conversation_id, hour(2), &v, &b),
                      TTDM_OK);
