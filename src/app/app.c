@@ -51,6 +51,7 @@ enum ttdm_err ttdm_app_start(const struct ttdm_config *cfg, struct ttdm_app **ou
     pthread_mutex_init(&app->refresh_lock, NULL);
     pthread_mutex_init(&app->refresher_lock, NULL);
     pthread_cond_init(&app->refresher_cond, NULL);
+    pthread_mutex_init(&app->ingest_pool_lock, NULL);
     ttdm_lcache_init(&app->routes, TTDM_ROUTES_SLOTS, TTDM_ROUTES_TTL_MS);
     ttdm_lcache_init(&app->apikeys, TTDM_APIKEYS_SLOTS, TTDM_APIKEYS_TTL_MS);
     if (ttdm_crypto_init()) {
@@ -116,6 +117,8 @@ void ttdm_app_stop(struct ttdm_app *app)
     ttdm_app_tiktok_cleanup(app);
     ttdm_lcache_cleanup(&app->apikeys);
     ttdm_lcache_cleanup(&app->routes);
+    ttdm_app_ingest_pool_free(app);
+    pthread_mutex_destroy(&app->ingest_pool_lock);
     pthread_cond_destroy(&app->refresher_cond);
     pthread_mutex_destroy(&app->refresher_lock);
     pthread_mutex_destroy(&app->refresh_lock);

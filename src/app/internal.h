@@ -58,6 +58,12 @@ struct ttdm_app {
     /* Whose an API key is (users.c): sha256 -> (workspace id, role). */
     struct ttdm_lcache apikeys;
 
+    /* Webhooks waiting for their commit (inbound.c) are reused: allocated on the event
+     * thread, done on the writer, about 5 KiB each. */
+    pthread_mutex_t ingest_pool_lock;
+    struct pending_ingest *ingest_pool; /* a stack, linked through `next` */
+    unsigned ingest_pool_n;
+
     /* Outbox workers. */
     pthread_mutex_t outbox_lock;
     pthread_cond_t outbox_cond;  /* the claimer waits: a kick, or room in the queue */
@@ -83,6 +89,9 @@ struct ttdm_app {
     int64_t *outbox_busy; /* conversations being sent to (0: a free slot) */
     size_t n_outbox_busy;
 };
+
+/* Frees the reusable webhooks of inbound.c (at shutdown, when none is in flight). */
+void ttdm_app_ingest_pool_free(struct ttdm_app *app);
 
 /* The calling thread's TikTok client, created on first use and freed when the thread ends. */
 struct ttdm_tiktok_client *ttdm_app_tiktok(struct ttdm_app *app);
