@@ -402,7 +402,11 @@ enum ttdm_err ttdm_webhook_parse(const char *body, size_t len, struct ttdm_webho
     char jerr[128];
     enum ttdm_err rc;
     size_t clen;
+    /* Both trees of a usual webhook fit (about 3 KiB); larger ones spill to malloc. */
+    struct ttdm_json_arena arena;
+    char arena_buf[8192];
 
+    ttdm_json_arena_begin(&arena, arena_buf, sizeof(arena_buf));
     memset(out, 0, sizeof(*out));
     out->kind = TTDM_WEBHOOK_OTHER;
     if (err_size)
@@ -472,6 +476,7 @@ enum ttdm_err ttdm_webhook_parse(const char *body, size_t len, struct ttdm_webho
 done:
     cJSON_Delete(content);
     cJSON_Delete(root);
+    ttdm_json_arena_end(&arena);
     if (rc) {
         ttdm_free(out->text);
         out->text = NULL;

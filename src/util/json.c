@@ -1,6 +1,7 @@
 /* json.c -- cJSON helpers: strict parsing of peer input and bounded typed getters. */
 #include "util/json.h"
 
+#include <assert.h>
 #include <float.h>
 #include <math.h>
 #include <stdint.h>
@@ -11,6 +12,73 @@
 #include "util/alloc.h"
 #include "util/buf.h"
 #include "util/str.h"
+
+#if defined(__SANITIZE_ADDRESS__)
+#define JSON_ARENA_OFF 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define JSON_ARENA_OFF 1
+#endif
+#endif
+
+/* The innermost arena scope of this thread, NULL outside any. */
+static _Thread_local struct ttdm_json_arena *tls_arena;
+
+static void *arena_malloc(size_t n)
+{
+#ifndef JSON_ARENA_OFF
+    struct ttdm_json_arena *a = tls_arena;
+    size_t need = (n + 15) & ~(size_t)15; /* malloc's alignment */
+
+    if (a && need >= n && need <= a->cap - a->used) {
+        void *p = a->buf + a->used;
+        a->used += need;
+        a->live++;
+        return p;
+    }
+#endif
+    return malloc(n);
+}
+
+static void arena_free(void *p)
+{
+    for (struct ttdm_json_arena *a = tls_arena; a; a = a->outer)
+        if ((char *)p >= a->buf && (char *)p < a->buf + a->cap) {
+            a->live--;
+            return;
+        }
+    free(p);
+}
+
+/*
+ * cJSON's allocator is process-wide, so it is set once, before main and any thread; outside
+ * an arena scope it is malloc and free. (cJSON then grows print buffers by copying instead of
+ * realloc; our printer, ttdm_json_print, does not use cJSON's.)
+ */
+__attribute__((constructor)) static void json_hooks_install(void)
+{
+    cJSON_Hooks hooks = {arena_malloc, arena_free};
+    cJSON_InitHooks(&hooks);
+}
+
+void ttdm_json_arena_begin(struct ttdm_json_arena *a, void *buf, size_t cap)
+{
+    uintptr_t at = (uintptr_t)buf, aligned = (at + 15) & ~(uintptr_t)15;
+
+    a->buf = (char *)aligned;
+    a->cap = cap > aligned - at ? cap - (aligned - at) : 0;
+    a->used = 0;
+    a->live = 0;
+    a->outer = tls_arena;
+    tls_arena = a;
+}
+
+void ttdm_json_arena_end(struct ttdm_json_arena *a)
+{
+    assert(tls_arena == a && "arena scopes end innermost first");
+    assert(a->live == 0 && "a tree from the arena outlives its scope");
+    tls_arena = a->outer;
+}
 
 bool ttdm_utf8_valid(const char *data, size_t len)
 {

@@ -1,4 +1,5 @@
-/* test_json.c -- ttdm_json_print prints exactly what cJSON_PrintUnformatted prints. */
+/* test_json.c -- ttdm_json_print prints exactly what cJSON_PrintUnformatted prints; parsing
+ * in an arena scope gives the same trees. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -224,6 +225,120 @@ static bool utf8_valid_bytewise(const unsigned char *s, size_t len)
 /* Valid and invalid sequences at every offset around the eight-byte steps of the ASCII
  * fast path, cut short at every length, and random mostly-ASCII bytes: the fast validator
  * agrees with the bytewise one on each. */
+#if defined(__SANITIZE_ADDRESS__)
+#define ARENA_OFF 1 /* json.c allocates every node on its own under AddressSanitizer */
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define ARENA_OFF 1
+#endif
+#endif
+
+static const char WEBHOOK_CONTENT[] =
+    "{\"conversation_id\":\"c-1\",\"message_id\":\"7100000000000000001\","
+    "\"timestamp\":1765000000123,\"type\":\"text\",\"from_user\":{\"id\":\"u-1\","
+    "\"region\":\"SG\"},\"text\":{\"body\":\"Is the blue jacket still available?\"}}";
+
+static void expect_content(const cJSON *v)
+{
+    const char *s = NULL;
+    int64_t ts = 0;
+
+    assert_non_null(v);
+    assert_int_equal(ttdm_json_get_str(v, "message_id", 64, &s), 0);
+    assert_string_equal(s, "7100000000000000001");
+    assert_int_equal(ttdm_json_get_i64(v, "timestamp", 0, INT64_MAX, &ts), 0);
+    assert_int_equal(ts, 1765000000123);
+    assert_int_equal(
+        ttdm_json_get_str(cJSON_GetObjectItemCaseSensitive(v, "text"), "body", 200, &s), 0);
+    assert_string_equal(s, "Is the blue jacket still available?");
+}
+
+static cJSON *parse_content(void)
+{
+    char err[128];
+    return ttdm_json_parse(WEBHOOK_CONTENT, strlen(WEBHOOK_CONTENT), err, sizeof(err));
+}
+
+static void test_arena(void **state)
+{
+    struct ttdm_json_arena a;
+    char buf[4096];
+    cJSON *v, *created;
+
+    (void)state;
+    ttdm_json_arena_begin(&a, buf, sizeof(buf));
+    v = parse_content();
+    expect_content(v);
+    created = cJSON_CreateString("made in the scope");
+    assert_string_equal(created->valuestring, "made in the scope");
+#ifndef ARENA_OFF
+    assert_true(a.used > 0 && a.used <= a.cap);
+    assert_true((char *)v >= buf && (char *)v < buf + sizeof(buf));
+    assert_true(a.live > 0);
+#endif
+    cJSON_Delete(created);
+    cJSON_Delete(v);
+    assert_int_equal(a.live, 0);
+    ttdm_json_arena_end(&a);
+
+    /* Outside the scope cJSON allocates as usual. */
+    v = parse_content();
+    expect_content(v);
+    assert_false((char *)v >= buf && (char *)v < buf + sizeof(buf));
+    cJSON_Delete(v);
+}
+
+/* A buffer too small for the tree: the rest comes from malloc, and all of it is freed. */
+static void test_arena_spills(void **state)
+{
+    struct ttdm_json_arena a;
+    char buf[200];
+    cJSON *v;
+
+    (void)state;
+    ttdm_json_arena_begin(&a, buf + 1, sizeof(buf) - 1); /* unaligned on purpose */
+#ifndef ARENA_OFF
+    assert_int_equal((uintptr_t)a.buf % 16, 0);
+#endif
+    v = parse_content();
+    expect_content(v);
+#ifndef ARENA_OFF
+    assert_true(a.used > 0 && a.used <= a.cap);
+#endif
+    cJSON_Delete(v);
+    assert_int_equal(a.live, 0);
+    ttdm_json_arena_end(&a);
+}
+
+/* Trees from an outer scope, or from no scope, may be deleted inside an inner one. */
+static void test_arena_nested(void **state)
+{
+    struct ttdm_json_arena outer, inner;
+    char obuf[4096], ibuf[4096];
+    cJSON *before, *in_outer, *in_inner;
+
+    (void)state;
+    before = parse_content();
+    ttdm_json_arena_begin(&outer, obuf, sizeof(obuf));
+    in_outer = parse_content();
+    ttdm_json_arena_begin(&inner, ibuf, sizeof(ibuf));
+    in_inner = parse_content();
+#ifndef ARENA_OFF
+    assert_true((char *)in_outer >= obuf && (char *)in_outer < obuf + sizeof(obuf));
+    assert_true((char *)in_inner >= ibuf && (char *)in_inner < ibuf + sizeof(ibuf));
+#endif
+    expect_content(before);
+    expect_content(in_outer);
+    expect_content(in_inner);
+    cJSON_Delete(before);
+    cJSON_Delete(in_outer);
+    assert_int_equal(outer.live, 0);
+    cJSON_Delete(in_inner);
+    assert_int_equal(inner.live, 0);
+    ttdm_json_arena_end(&inner);
+    ttdm_json_arena_end(&outer);
+}
+
 static void test_utf8_valid(void **state)
 {
     static const char *const seqs[] = {
@@ -276,9 +391,11 @@ static void test_utf8_valid(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_numbers),     cmocka_unit_test(test_strings),
-        cmocka_unit_test(test_structures),  cmocka_unit_test(test_random),
-        cmocka_unit_test(test_unprintable), cmocka_unit_test(test_utf8_valid),
+        cmocka_unit_test(test_numbers),      cmocka_unit_test(test_strings),
+        cmocka_unit_test(test_structures),   cmocka_unit_test(test_random),
+        cmocka_unit_test(test_unprintable),  cmocka_unit_test(test_utf8_valid),
+        cmocka_unit_test(test_arena),        cmocka_unit_test(test_arena_spills),
+        cmocka_unit_test(test_arena_nested),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
