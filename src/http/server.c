@@ -211,7 +211,7 @@ static void on_webhook_stored(void *ud, enum ttdm_err rc)
     if (rc)
         ttdm_render_error(resp, rc, NULL, NULL);
     else
-        ttdm_http_resp_bytes(resp, 200, "application/json", "{}", 2);
+        ttdm_http_resp_static(resp, 200, "application/json", "{}", 2);
     ttdm_http_finish(d);
 }
 
@@ -242,7 +242,7 @@ static void on_webhook(struct route_ctx *c)
     if (rc)
         ttdm_render_error(c->resp, rc, NULL, &d);
     else
-        ttdm_http_resp_bytes(c->resp, 200, "application/json", "{}", 2);
+        ttdm_http_resp_static(c->resp, 200, "application/json", "{}", 2);
     ttdm_http_finish(deferred);
 }
 

@@ -66,6 +66,8 @@ struct ttdm_http_stream {
     struct ttdm_http_stream *prev, *next; /* h->streams list, under h->lock */
 };
 
+#define SHARED_RESPONSES 4
+
 struct ttdm_httpd {
     struct MHD_Daemon *daemon;
     struct ttdm_httpd_config cfg;
@@ -89,6 +91,13 @@ struct ttdm_httpd {
     pthread_t heartbeat_thread;
     pthread_cond_t heartbeat_cond;
     bool heartbeat_started;
+    /* Responses of ttdm_http_resp_static bodies, made on first use, under lock. */
+    struct shared_response {
+        const void *data;
+        size_t len;
+        const char *content_type;
+        struct MHD_Response *mr;
+    } shared[SHARED_RESPONSES];
 };
 
 void ttdm_httpd_config_default(struct ttdm_httpd_config *cfg)
@@ -145,12 +154,23 @@ void ttdm_http_resp_bytes(struct ttdm_http_response *resp, int status, const cha
 {
     resp->status = status;
     resp->content_type = content_type;
+    resp->static_body = NULL;
     ttdm_buf_reset(&resp->body);
     if (ttdm_buf_append(&resp->body, data, len)) {
         LOG_ERROR("httpd", "response of %zu bytes over the limit", len);
         resp->status = 500;
         ttdm_buf_reset(&resp->body);
     }
+}
+
+void ttdm_http_resp_static(struct ttdm_http_response *resp, int status, const char *content_type,
+                           const void *data, size_t len)
+{
+    resp->status = status;
+    resp->content_type = content_type;
+    ttdm_buf_reset(&resp->body);
+    resp->static_body = data;
+    resp->static_len = len;
 }
 
 void ttdm_http_resp_json(struct ttdm_http_response *resp, int status, cJSON *json)
@@ -342,6 +362,35 @@ static enum MHD_Result queue_stream(struct ttdm_httpd *h, struct MHD_Connection 
     return ok;
 }
 
+/* The one response object of a static body, made on first use; NULL when all slots hold
+ * other bodies (the caller then makes a response of its own). */
+static struct MHD_Response *shared_response(struct ttdm_httpd *h,
+                                            const struct ttdm_http_response *r)
+{
+    struct MHD_Response *mr = NULL;
+
+    pthread_mutex_lock(&h->lock);
+    for (int i = 0; i < SHARED_RESPONSES && !mr; i++) {
+        struct shared_response *s = &h->shared[i];
+        if (!s->mr) {
+            s->mr = MHD_create_response_from_buffer(
+                r->static_len, (void *)(uintptr_t)r->static_body, MHD_RESPMEM_PERSISTENT);
+            if (!s->mr)
+                break;
+            if (r->content_type)
+                MHD_add_response_header(s->mr, MHD_HTTP_HEADER_CONTENT_TYPE, r->content_type);
+            s->data = r->static_body;
+            s->len = r->static_len;
+            s->content_type = r->content_type;
+        }
+        if (s->data == r->static_body && s->len == r->static_len &&
+            s->content_type == r->content_type)
+            mr = s->mr;
+    }
+    pthread_mutex_unlock(&h->lock);
+    return mr;
+}
+
 static enum MHD_Result queue_response(struct ttdm_httpd *h, struct MHD_Connection *conn,
                                       struct req_ctx *ctx)
 {
@@ -354,11 +403,20 @@ static enum MHD_Result queue_response(struct ttdm_httpd *h, struct MHD_Connectio
     run_render(ctx);
     if (r->stream)
         return queue_stream(h, conn, ctx);
-    data = ttdm_buf_take(&r->body, &len);
-    mr = MHD_create_response_from_buffer(len, data, MHD_RESPMEM_MUST_FREE);
-    if (!mr) {
-        ttdm_free(data);
-        return MHD_NO;
+    if (r->static_body && r->n_headers == 0 && (mr = shared_response(h, r)))
+        return MHD_queue_response(conn, (unsigned)r->status, mr);
+    if (r->static_body) {
+        mr = MHD_create_response_from_buffer(r->static_len, (void *)(uintptr_t)r->static_body,
+                                             MHD_RESPMEM_PERSISTENT);
+        if (!mr)
+            return MHD_NO;
+    } else {
+        data = ttdm_buf_take(&r->body, &len);
+        mr = MHD_create_response_from_buffer(len, data, MHD_RESPMEM_MUST_FREE);
+        if (!mr) {
+            ttdm_free(data);
+            return MHD_NO;
+        }
     }
     if (r->content_type)
         MHD_add_response_header(mr, MHD_HTTP_HEADER_CONTENT_TYPE, r->content_type);
@@ -674,6 +732,9 @@ void ttdm_httpd_stop(struct ttdm_httpd *h)
         usleep(10000);
     if (h->daemon)
         MHD_stop_daemon(h->daemon);
+    for (int i = 0; i < SHARED_RESPONSES; i++)
+        if (h->shared[i].mr)
+            MHD_destroy_response(h->shared[i].mr);
     ttdm_free(h->workers);
     pthread_mutex_destroy(&h->lock);
     pthread_cond_destroy(&h->cond);

@@ -35,8 +35,10 @@ struct ttdm_http_request {
 #define TTDM_HTTP_MAX_RESP_HEADERS 8
 
 struct ttdm_http_response {
-    int status;                      /* 200 by default */
-    struct ttdm_buf body;            /* owned by the glue */
+    int status;              /* 200 by default */
+    struct ttdm_buf body;    /* owned by the glue */
+    const void *static_body; /* instead of body: set by ttdm_http_resp_static */
+    size_t static_len;
     const char *content_type;        /* static string; "application/json" by default */
     struct ttdm_http_stream *stream; /* set by ttdm_http_resp_stream */
     int n_headers;
@@ -132,5 +134,13 @@ void ttdm_http_resp_error(struct ttdm_http_response *resp, int status, const cha
                           const char *message, cJSON *extra);
 void ttdm_http_resp_bytes(struct ttdm_http_response *resp, int status, const char *content_type,
                           const void *data, size_t len);
+/*
+ * A body that lives as long as the program (a string literal): not copied, and the first
+ * few distinct ones are answered from one response object made once, which saves building
+ * a response per request on a hot route (the webhook's "{}"). Headers added with
+ * ttdm_http_resp_header still go out; they only make the answer a response of its own.
+ */
+void ttdm_http_resp_static(struct ttdm_http_response *resp, int status, const char *content_type,
+                           const void *data, size_t len);
 
 #endif /* TTDM_HTTPD_H */

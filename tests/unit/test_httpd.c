@@ -115,6 +115,9 @@ static bool is_inline(void *ud, const char *method, const char *path)
     return strncmp(path, "/inline/", 8) == 0;
 }
 
+/* 204 would drop the body. */
+static const int static_status[] = {200, 201, 202, 203, 409, 410};
+
 static void on_request(void *ud, const struct ttdm_http_request *req,
                        struct ttdm_http_response *resp)
 {
@@ -150,6 +153,28 @@ static void on_request(void *ud, const struct ttdm_http_request *req,
             return;
         }
         ttdm_http_resp_bytes(resp, 200, "text/plain", "worker", 6);
+        return;
+    }
+    if (strncmp(req->path, "/static/", 8) == 0) {
+        /* Six distinct literal bodies: more than the server keeps ready-made responses for. */
+        static const char *const bodies[] = {"{}", "one", "two", "three", "four", "five"};
+        const char *which = req->path + 8;
+        if (strcmp(which, "header") == 0) {
+            ttdm_http_resp_static(resp, 200, "application/json", "{}", 2);
+            ttdm_http_resp_header(resp, "X-Static", "1");
+        } else if (strcmp(which, "replaced") == 0) {
+            ttdm_http_resp_static(resp, 200, "application/json", "{}", 2);
+            ttdm_http_resp_bytes(resp, 409, "text/plain", "replaced", 8);
+        } else if (strcmp(which, "deferred") == 0) {
+            struct ttdm_http_deferred *d = ttdm_http_defer(resp);
+            ttdm_http_resp_static(ttdm_http_deferred_response(d), 202, "text/plain", "later", 5);
+            ttdm_http_finish(d);
+        } else {
+            int i = which[0] - '0';
+            assert_true(i >= 0 && i < 6);
+            ttdm_http_resp_static(resp, static_status[i], "text/plain", bodies[i],
+                                  strlen(bodies[i]));
+        }
         return;
     }
     if (strcmp(req->path, "/deferred") == 0) {
@@ -227,6 +252,31 @@ static void test_body_limit_and_echo(void **state)
     assert_memory_equal(out, big, 1024);
     assert_int_equal(get(h, "POST", "/echo", "", 0, out, sizeof(out)), 200);
     assert_string_equal(out, "");
+    ttdm_httpd_stop(h);
+    (void)state;
+}
+
+/* Static bodies: one made response per body, reused; more bodies than slots; headers; a
+ * body replaced after it was set; a deferred answer. */
+static void test_static_bodies(void **state)
+{
+    static const char *const bodies[] = {"{}", "one", "two", "three", "four", "five"};
+    struct ttdm_httpd *h = start();
+    char out[256], path[32];
+
+    for (int round = 0; round < 3; round++) {
+        for (int i = 0; i < 6; i++) {
+            snprintf(path, sizeof(path), "/static/%d", i);
+            assert_int_equal(get(h, "GET", path, NULL, 0, out, sizeof(out)), static_status[i]);
+            assert_string_equal(out, bodies[i]);
+        }
+        assert_int_equal(get(h, "GET", "/static/header", NULL, 0, out, sizeof(out)), 200);
+        assert_string_equal(out, "{}");
+        assert_int_equal(get(h, "GET", "/static/replaced", NULL, 0, out, sizeof(out)), 409);
+        assert_string_equal(out, "replaced");
+        assert_int_equal(get(h, "GET", "/static/deferred", NULL, 0, out, sizeof(out)), 202);
+        assert_string_equal(out, "later");
+    }
     ttdm_httpd_stop(h);
     (void)state;
 }
@@ -364,6 +414,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_body_limit_and_echo),
         cmocka_unit_test(test_deferred_answer),
+        cmocka_unit_test(test_static_bodies),
         cmocka_unit_test(test_inline_routes),
         cmocka_unit_test(test_rendered_on_the_event_thread),
         cmocka_unit_test(test_many_transfers_on_one_thread),
