@@ -59,6 +59,7 @@ enum ttdm_err ttdm_app_start(const struct ttdm_config *cfg, struct ttdm_app **ou
         rc = TTDM_ERR_INTERNAL;
         goto fail;
     }
+    ttdm_hmac_key_init(&app->webhook_key, cfg->tiktok_app_secret, strlen(cfg->tiktok_app_secret));
     if (cfg->sandbox)
         ttdm_clock_set_offset_ms(cfg->clock_offset_ms);
     if (snprintf(app->media_dir, sizeof(app->media_dir), "%s/media", cfg->data_dir) >=
@@ -125,6 +126,7 @@ void ttdm_app_stop(struct ttdm_app *app)
     pthread_cond_destroy(&app->pwhash_cond);
     pthread_mutex_destroy(&app->pwhash_lock);
     sodium_memzero(app->secret_key, sizeof(app->secret_key));
+    ttdm_hmac_key_wipe(&app->webhook_key);
     ttdm_free(app);
 }
 

@@ -247,9 +247,8 @@ enum ttdm_err ttdm_app_ingest_webhook_async(struct ttdm_app *app, const char *si
 
     *state = TTDM_INGEST_DONE;
     memset(detail, 0, sizeof(*detail));
-    rc = ttdm_webhook_verify(signature_header, body, body_len, app->cfg.tiktok_app_secret,
-                             strlen(app->cfg.tiktok_app_secret), ttdm_clock_now_ms() / 1000,
-                             app->cfg.webhook_tolerance_s);
+    rc = ttdm_webhook_verify_key(signature_header, body, body_len, &app->webhook_key,
+                                 ttdm_clock_now_ms() / 1000, app->cfg.webhook_tolerance_s);
     if (rc) {
         snprintf(detail->message, sizeof(detail->message), "%s",
                  rc == TTDM_ERR_STALE_SIGNATURE

@@ -7,6 +7,7 @@
 
 #include "app/app.h"
 #include "app/secrets.h"
+#include "util/crypto.h"
 #include "util/lcache.h"
 
 struct ttdm_tiktok_client;
@@ -31,6 +32,9 @@ struct ttdm_app {
     /* TikTok clients are per thread (each keeps its own connections alive). */
     pthread_key_t client_key;
     bool client_key_ready;
+
+    /* The app secret prepared for webhook signatures (inbound.c). */
+    struct ttdm_hmac_key webhook_key;
 
     /* Tokens are stored encrypted with this key (secrets.c). */
     unsigned char secret_key[TTDM_SECRET_KEY_BYTES];

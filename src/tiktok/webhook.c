@@ -89,6 +89,21 @@ enum ttdm_err ttdm_webhook_verify(const char *header, const char *body, size_t b
                                   const char *secret, size_t secret_len, int64_t now_s,
                                   int64_t tolerance_s)
 {
+    struct ttdm_hmac_key key;
+    enum ttdm_err rc;
+
+    if (!secret)
+        return TTDM_ERR_BAD_SIGNATURE;
+    ttdm_hmac_key_init(&key, secret, secret_len);
+    rc = ttdm_webhook_verify_key(header, body, body_len, &key, now_s, tolerance_s);
+    ttdm_hmac_key_wipe(&key);
+    return rc;
+}
+
+enum ttdm_err ttdm_webhook_verify_key(const char *header, const char *body, size_t body_len,
+                                      const struct ttdm_hmac_key *key, int64_t now_s,
+                                      int64_t tolerance_s)
+{
     struct ttdm_slice t = {0}, s = {0};
     char given[TTDM_HMAC_HEX_LEN];
     char expected[TTDM_HMAC_HEX_LEN + 1];
@@ -97,7 +112,7 @@ enum ttdm_err ttdm_webhook_verify(const char *header, const char *body, size_t b
     int64_t t_s;
     uint64_t skew;
 
-    if (!header || !secret || (!body && body_len))
+    if (!header || !key || (!body && body_len))
         return TTDM_ERR_BAD_SIGNATURE;
     if (!split_header(header, &t, &s))
         return TTDM_ERR_BAD_SIGNATURE;
@@ -120,7 +135,7 @@ enum ttdm_err ttdm_webhook_verify(const char *header, const char *body, size_t b
     lens[1] = 1;
     parts[2] = body ? body : "";
     lens[2] = body_len;
-    ttdm_hmac_sha256_hex(secret, secret_len, parts, lens, 3, expected);
+    ttdm_hmac_sha256_hex_key(key, parts, lens, 3, expected);
     if (!ttdm_const_eq(given, sizeof(given), expected, TTDM_HMAC_HEX_LEN))
         return TTDM_ERR_BAD_SIGNATURE;
 

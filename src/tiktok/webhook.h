@@ -7,6 +7,7 @@
 
 #include "core/errors.h"
 #include "core/model.h"
+#include "util/crypto.h"
 
 /* "t=<up to 20 digits>,s=<64 hex>" plus NUL fits in this many bytes. */
 #define TTDM_WEBHOOK_SIGNATURE_MAX 96
@@ -24,6 +25,10 @@
 enum ttdm_err ttdm_webhook_verify(const char *header, const char *body, size_t body_len,
                                   const char *secret, size_t secret_len, int64_t now_s,
                                   int64_t tolerance_s);
+/* The same with the secret prepared once (ttdm_hmac_key_init), as the server does. */
+enum ttdm_err ttdm_webhook_verify_key(const char *header, const char *body, size_t body_len,
+                                      const struct ttdm_hmac_key *key, int64_t now_s,
+                                      int64_t tolerance_s);
 
 /*
  * Writes the header value TikTok would send for `body` at time `t_s` into

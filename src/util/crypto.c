@@ -13,18 +13,37 @@ int ttdm_crypto_init(void)
     return sodium_init() < 0 ? -1 : 0;
 }
 
-void ttdm_hmac_sha256_hex(const char *key, size_t key_len, const char *const parts[],
-                          const size_t part_lens[], size_t n_parts, char out_hex[65])
+void ttdm_hmac_key_init(struct ttdm_hmac_key *k, const char *key, size_t key_len)
 {
-    crypto_auth_hmacsha256_state st;
+    crypto_auth_hmacsha256_init(&k->st, (const unsigned char *)key, key_len);
+}
+
+void ttdm_hmac_key_wipe(struct ttdm_hmac_key *k)
+{
+    sodium_memzero(k, sizeof(*k));
+}
+
+void ttdm_hmac_sha256_hex_key(const struct ttdm_hmac_key *k, const char *const parts[],
+                              const size_t part_lens[], size_t n_parts, char out_hex[65])
+{
+    crypto_auth_hmacsha256_state st = k->st; /* the prepared state, continued on a copy */
     unsigned char mac[crypto_auth_hmacsha256_BYTES];
 
-    crypto_auth_hmacsha256_init(&st, (const unsigned char *)key, key_len);
     for (size_t i = 0; i < n_parts; i++)
         crypto_auth_hmacsha256_update(&st, (const unsigned char *)parts[i], part_lens[i]);
     crypto_auth_hmacsha256_final(&st, mac);
     ttdm_hex_encode(mac, sizeof(mac), out_hex);
     sodium_memzero(&st, sizeof(st));
+}
+
+void ttdm_hmac_sha256_hex(const char *key, size_t key_len, const char *const parts[],
+                          const size_t part_lens[], size_t n_parts, char out_hex[65])
+{
+    struct ttdm_hmac_key k;
+
+    ttdm_hmac_key_init(&k, key, key_len);
+    ttdm_hmac_sha256_hex_key(&k, parts, part_lens, n_parts, out_hex);
+    ttdm_hmac_key_wipe(&k);
 }
 
 void ttdm_sha256_hex(const void *data, size_t len, char out_hex[65])

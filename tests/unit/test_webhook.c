@@ -26,9 +26,41 @@ static void digest(const char *secret, const char *t, const char *body, size_t b
     ttdm_hmac_sha256_hex(secret, strlen(secret), parts, lens, 3, hex);
 }
 
+/* Both forms of the check, which must agree: with the secret, and with it prepared once. */
 static enum ttdm_err verify(const char *header, const char *body)
 {
-    return ttdm_webhook_verify(header, body, strlen(body), SECRET, strlen(SECRET), NOW, TOL);
+    struct ttdm_hmac_key key;
+    enum ttdm_err plain, prepared;
+
+    plain = ttdm_webhook_verify(header, body, strlen(body), SECRET, strlen(SECRET), NOW, TOL);
+    ttdm_hmac_key_init(&key, SECRET, strlen(SECRET));
+    prepared = ttdm_webhook_verify_key(header, body, strlen(body), &key, NOW, TOL);
+    ttdm_hmac_key_wipe(&key);
+    assert_int_equal(plain, prepared);
+    return plain;
+}
+
+/* A prepared key is not changed by use: many digests with one key match fresh ones. */
+static void test_prepared_key_reused(void **state)
+{
+    struct ttdm_hmac_key key;
+    char with_key[65], fresh[65], body[64], t[16];
+
+    (void)state;
+    ttdm_hmac_key_init(&key, SECRET, strlen(SECRET));
+    for (int i = 0; i < 50; i++) {
+        const char *parts[3] = {t, ".", body};
+        size_t lens[3];
+        snprintf(t, sizeof(t), "%d", NOW + i);
+        snprintf(body, sizeof(body), "{\"n\":%d}", i * 7919);
+        lens[0] = strlen(t);
+        lens[1] = 1;
+        lens[2] = strlen(body);
+        ttdm_hmac_sha256_hex_key(&key, parts, lens, 3, with_key);
+        digest(SECRET, t, body, strlen(body), fresh);
+        assert_string_equal(with_key, fresh);
+    }
+    ttdm_hmac_key_wipe(&key);
 }
 
 /* ------------------------------------------------------------------------------------ */
@@ -673,6 +705,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sign_matches_spec),
+        cmocka_unit_test(test_prepared_key_reused),
         cmocka_unit_test(test_valid_signature),
         cmocka_unit_test(test_wrong_secret),
         cmocka_unit_test(test_tampered_body),
