@@ -50,6 +50,7 @@ struct bench {
     /* per send */
     int *status;
     int64_t *start_wall_us;
+    int64_t *accept_us; /* until ttdm's answer to the POST */
     int64_t *sim_ms;
     uint64_t n_sends;
     /* phase counters */
@@ -188,6 +189,7 @@ static void on_sent(void *ud, uint64_t seq, int status, const char *body, size_t
     if (seq < current->n_sends) {
         current->status[seq] = status;
         current->start_wall_us[seq] = start_wall_us;
+        current->accept_us[seq] = latency_us;
     }
 }
 
@@ -565,8 +567,9 @@ static void usage(void)
             "                  [--soak SECONDS --rate REQ_PER_S]\n");
 }
 
-/* "<ms after the first POST was due> <latency ms>" per message of the paced run, in the order
- * they were due: where in the run the slow ones fall. */
+/* "<ms after the first POST was due> <latency ms> <of which until the POST's answer, ms>" per
+ * message of the paced run, in the order they were due: where in the run the slow ones fall,
+ * and whether they were slow to be accepted or to reach TikTok after. */
 static void write_trace(struct bench *b, int64_t t0)
 {
     FILE *f = fopen(b->trace_path, "w");
@@ -577,8 +580,9 @@ static void write_trace(struct bench *b, int64_t t0)
     }
     for (uint64_t s = 0; s < b->n_sends; s++) {
         if (b->status[s] == 202 && b->sim_ms[s])
-            fprintf(f, "%.3f %.3f\n", (double)(b->start_wall_us[s] - t0) / 1e3,
-                    (double)(b->sim_ms[s] * 1000 - b->start_wall_us[s]) / 1e3);
+            fprintf(f, "%.3f %.3f %.3f\n", (double)(b->start_wall_us[s] - t0) / 1e3,
+                    (double)(b->sim_ms[s] * 1000 - b->start_wall_us[s]) / 1e3,
+                    (double)b->accept_us[s] / 1e3);
     }
     fclose(f);
 }
@@ -604,6 +608,7 @@ static int measure(struct bench *b, sqlite3 *db, uint64_t replies, double durati
     b->status = ttdm_calloc(b->n_sends, sizeof(int));
     b->start_wall_us = ttdm_calloc(b->n_sends, sizeof(int64_t));
     b->sim_ms = ttdm_calloc(b->n_sends, sizeof(int64_t));
+    b->accept_us = ttdm_calloc(b->n_sends, sizeof(int64_t));
     memset(&rs, 0, sizeof(rs));
     build_sends(b, &rs, replies);
 
@@ -831,6 +836,7 @@ int main(int argc, char **argv)
         ttdm_free(b.status);
         ttdm_free(b.start_wall_us);
         ttdm_free(b.sim_ms);
+        ttdm_free(b.accept_us);
         rc = customers_write(&b, 0, 120, 1) ||
              measure(&b, db, (uint64_t)replies, (double)duration, (double)paced_rate);
     }
