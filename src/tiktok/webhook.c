@@ -504,7 +504,8 @@ void ttdm_webhook_event_cleanup(struct ttdm_webhook_event *ev)
 {
     if (!ev)
         return;
+    /* Not zeroed whole: the server reuses events (4 KiB each) and parses into them again. */
     ttdm_free(ev->text);
-    memset(ev, 0, sizeof(*ev));
-    ev->kind = TTDM_WEBHOOK_OTHER;
+    ev->text = NULL;
+    ev->text_len = 0;
 }

@@ -112,7 +112,8 @@ enum ttdm_err ttdm_webhook_parse(const char *body, size_t len, struct ttdm_webho
  */
 enum ttdm_msg_type ttdm_webhook_msg_type(const char *type);
 
-/* Frees what the event owns (its text) and resets it; safe to call twice. */
+/* Frees what the event owns (its text, then NULL); safe to call twice. The embedded members
+ * keep their values: the next parse into the event initialises it anyway. */
 void ttdm_webhook_event_cleanup(struct ttdm_webhook_event *ev);
 
 #endif /* TTDM_WEBHOOK_H */
