@@ -1,7 +1,6 @@
 /* json.c -- cJSON helpers: strict parsing of peer input and bounded typed getters. */
 #include "util/json.h"
 
-#include <assert.h>
 #include <float.h>
 #include <math.h>
 #include <stdint.h>
@@ -14,11 +13,21 @@
 #include "util/str.h"
 
 #if defined(__SANITIZE_ADDRESS__)
-#define JSON_ARENA_OFF 1
+#define JSON_ARENA_ASAN 1
 #elif defined(__has_feature)
 #if __has_feature(address_sanitizer)
-#define JSON_ARENA_OFF 1
+#define JSON_ARENA_ASAN 1
 #endif
+#endif
+#ifdef JSON_ARENA_ASAN
+/* Under AddressSanitizer the free part of an arena is poisoned and each allocation unpoisoned
+ * to its exact size, so reading or writing past a node or string is still reported. */
+#include <sanitizer/asan_interface.h>
+#define ARENA_POISON(p, n) ASAN_POISON_MEMORY_REGION((p), (n))
+#define ARENA_UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION((p), (n))
+#else
+#define ARENA_POISON(p, n) ((void)(p), (void)(n))
+#define ARENA_UNPOISON(p, n) ((void)(p), (void)(n))
 #endif
 
 /* The innermost arena scope of this thread, NULL outside any. */
@@ -26,7 +35,6 @@ static _Thread_local struct ttdm_json_arena *tls_arena;
 
 static void *arena_malloc(size_t n)
 {
-#ifndef JSON_ARENA_OFF
     struct ttdm_json_arena *a = tls_arena;
     size_t need = (n + 15) & ~(size_t)15; /* malloc's alignment */
 
@@ -34,9 +42,9 @@ static void *arena_malloc(size_t n)
         void *p = a->buf + a->used;
         a->used += need;
         a->live++;
+        ARENA_UNPOISON(p, n);
         return p;
     }
-#endif
     return malloc(n);
 }
 
@@ -71,13 +79,20 @@ void ttdm_json_arena_begin(struct ttdm_json_arena *a, void *buf, size_t cap)
     a->live = 0;
     a->outer = tls_arena;
     tls_arena = a;
+    ARENA_POISON(a->buf, a->cap);
 }
 
 void ttdm_json_arena_end(struct ttdm_json_arena *a)
 {
-    assert(tls_arena == a && "arena scopes end innermost first");
-    assert(a->live == 0 && "a tree from the arena outlives its scope");
+    /* Checked in every build (one comparison per scope): a tree left in the buffer would be
+     * used or freed after its memory is gone, which must stop here, not corrupt memory later. */
+    if (tls_arena != a || a->live != 0) {
+        fprintf(stderr, "fatal: JSON arena scope ended %s\n",
+                tls_arena != a ? "out of order" : "with a tree still using it");
+        abort();
+    }
     tls_arena = a->outer;
+    ARENA_UNPOISON(a->buf, a->cap); /* the buffer is the caller's again (often its stack) */
 }
 
 bool ttdm_utf8_valid(const char *data, size_t len)

@@ -22,9 +22,10 @@ cJSON *ttdm_json_parse(const char *data, size_t len, char *err, size_t err_size)
  * A scope in which the cJSON nodes and strings that this thread allocates come from `buf`,
  * one bump each, instead of one malloc and one free each (a webhook is two parses of about
  * forty nodes). When `buf` is full, allocation falls back to malloc. Every tree allocated in
- * the scope must be deleted before ttdm_json_arena_end (checked by assert); a tree from
- * outside the scope may be deleted inside it. Scopes nest. Under AddressSanitizer every node
- * is its own allocation again, so overflows stay visible.
+ * the scope must be deleted before ttdm_json_arena_end, which aborts otherwise (in every
+ * build); a tree from outside the scope may be deleted inside it. Scopes nest. Whatever cJSON
+ * allocates in a scope (cJSON_Print* included) is freed with cJSON_free, never free. Under
+ * AddressSanitizer the unused part of the buffer is poisoned, so overflows stay visible.
  */
 struct ttdm_json_arena {
     char *buf;
@@ -51,8 +52,8 @@ int ttdm_json_copy_str(const cJSON *obj, const char *key, char *dst, size_t dst_
 void ttdm_json_add_i64(cJSON *obj, const char *key, int64_t v);
 
 /* Serialises compactly, as cJSON_PrintUnformatted does (null where cJSON would fail); the
- * caller frees with cJSON_free (cJSON's default allocator, malloc) or ttdm_free. Never NULL
- * (aborts on OOM). */
+ * result is malloc'ed (never from an arena): the caller frees with cJSON_free or ttdm_free.
+ * Never NULL (aborts on OOM). */
 char *ttdm_json_print(const cJSON *v);
 
 #endif /* TTDM_JSON_H */
