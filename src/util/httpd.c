@@ -91,12 +91,14 @@ struct ttdm_httpd {
     pthread_t heartbeat_thread;
     pthread_cond_t heartbeat_cond;
     bool heartbeat_started;
-    /* Responses of ttdm_http_resp_static bodies, made on first use, under lock. */
+    /* Responses of ttdm_http_resp_static bodies, made on first use under shared_lock and
+     * published by `mr` (set last, never changed until stop): read without a lock. */
+    pthread_mutex_t shared_lock;
     struct shared_response {
         const void *data;
         size_t len;
         const char *content_type;
-        struct MHD_Response *mr;
+        _Atomic(struct MHD_Response *) mr;
     } shared[SHARED_RESPONSES];
 };
 
@@ -364,30 +366,52 @@ static enum MHD_Result queue_stream(struct ttdm_httpd *h, struct MHD_Connection 
 
 /* The one response object of a static body, made on first use; NULL when all slots hold
  * other bodies (the caller then makes a response of its own). */
+static bool shared_matches(const struct shared_response *s, const struct ttdm_http_response *r)
+{
+    return s->data == r->static_body && s->len == r->static_len &&
+           s->content_type == r->content_type;
+}
+
+/* The one response object of a static body, made on first use; NULL when all slots hold
+ * other bodies (the caller then makes a response of its own). */
 static struct MHD_Response *shared_response(struct ttdm_httpd *h,
                                             const struct ttdm_http_response *r)
 {
     struct MHD_Response *mr = NULL;
+    int i;
 
-    pthread_mutex_lock(&h->lock);
-    for (int i = 0; i < SHARED_RESPONSES && !mr; i++) {
+    for (i = 0; i < SHARED_RESPONSES; i++) {
         struct shared_response *s = &h->shared[i];
-        if (!s->mr) {
-            s->mr = MHD_create_response_from_buffer(
-                r->static_len, (void *)(uintptr_t)r->static_body, MHD_RESPMEM_PERSISTENT);
-            if (!s->mr)
-                break;
-            if (r->content_type)
-                MHD_add_response_header(s->mr, MHD_HTTP_HEADER_CONTENT_TYPE, r->content_type);
-            s->data = r->static_body;
-            s->len = r->static_len;
-            s->content_type = r->content_type;
-        }
-        if (s->data == r->static_body && s->len == r->static_len &&
-            s->content_type == r->content_type)
-            mr = s->mr;
+        struct MHD_Response *made = atomic_load_explicit(&s->mr, memory_order_acquire);
+        if (!made)
+            break; /* slots fill in order: the rest are empty */
+        if (shared_matches(s, r))
+            return made;
     }
-    pthread_mutex_unlock(&h->lock);
+    if (i == SHARED_RESPONSES)
+        return NULL;
+    pthread_mutex_lock(&h->shared_lock);
+    for (; i < SHARED_RESPONSES && !mr; i++) {
+        struct shared_response *s = &h->shared[i];
+        struct MHD_Response *made = atomic_load_explicit(&s->mr, memory_order_relaxed);
+        if (made) { /* filled meanwhile by another event thread */
+            if (shared_matches(s, r))
+                mr = made;
+            continue;
+        }
+        made = MHD_create_response_from_buffer(r->static_len, (void *)(uintptr_t)r->static_body,
+                                               MHD_RESPMEM_PERSISTENT);
+        if (!made)
+            break;
+        if (r->content_type)
+            MHD_add_response_header(made, MHD_HTTP_HEADER_CONTENT_TYPE, r->content_type);
+        s->data = r->static_body;
+        s->len = r->static_len;
+        s->content_type = r->content_type;
+        atomic_store_explicit(&s->mr, made, memory_order_release);
+        mr = made;
+    }
+    pthread_mutex_unlock(&h->shared_lock);
     return mr;
 }
 
@@ -652,6 +676,7 @@ struct ttdm_httpd *ttdm_httpd_start(const struct ttdm_httpd_config *cfg,
     h->is_inline = is_inline;
     h->ud = ud;
     pthread_mutex_init(&h->lock, NULL);
+    pthread_mutex_init(&h->shared_lock, NULL);
     pthread_cond_init(&h->cond, NULL);
     pthread_cond_init(&h->heartbeat_cond, NULL);
 
@@ -732,9 +757,12 @@ void ttdm_httpd_stop(struct ttdm_httpd *h)
         usleep(10000);
     if (h->daemon)
         MHD_stop_daemon(h->daemon);
-    for (int i = 0; i < SHARED_RESPONSES; i++)
-        if (h->shared[i].mr)
-            MHD_destroy_response(h->shared[i].mr);
+    for (int i = 0; i < SHARED_RESPONSES; i++) {
+        struct MHD_Response *mr = atomic_load(&h->shared[i].mr);
+        if (mr)
+            MHD_destroy_response(mr);
+    }
+    pthread_mutex_destroy(&h->shared_lock);
     ttdm_free(h->workers);
     pthread_mutex_destroy(&h->lock);
     pthread_cond_destroy(&h->cond);

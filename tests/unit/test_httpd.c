@@ -1,11 +1,14 @@
 /* test_httpd.c -- the HTTP glue: limits, deferred answers, inline routes, streams woken from
  * other threads. */
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -158,8 +161,14 @@ static void on_request(void *ud, const struct ttdm_http_request *req,
     if (strncmp(req->path, "/static/", 8) == 0) {
         /* Six distinct literal bodies: more than the server keeps ready-made responses for. */
         static const char *const bodies[] = {"{}", "one", "two", "three", "four", "five"};
+        /* One body under two content types: two responses, each shared. */
+        static const char empty_object[] = "{}";
         const char *which = req->path + 8;
-        if (strcmp(which, "header") == 0) {
+        if (strcmp(which, "json") == 0) {
+            ttdm_http_resp_static(resp, 200, "application/json", empty_object, 2);
+        } else if (strcmp(which, "text") == 0) {
+            ttdm_http_resp_static(resp, 200, "text/plain", empty_object, 2);
+        } else if (strcmp(which, "header") == 0) {
             ttdm_http_resp_static(resp, 200, "application/json", "{}", 2);
             ttdm_http_resp_header(resp, "X-Static", "1");
         } else if (strcmp(which, "replaced") == 0) {
@@ -276,6 +285,59 @@ static void test_static_bodies(void **state)
         assert_string_equal(out, "replaced");
         assert_int_equal(get(h, "GET", "/static/deferred", NULL, 0, out, sizeof(out)), 202);
         assert_string_equal(out, "later");
+    }
+    ttdm_httpd_stop(h);
+    (void)state;
+}
+
+/* The whole answer to a raw request (status line, headers, body), read until the server
+ * closes: the HTTP client of the other tests shows neither headers nor HEAD. */
+static void raw_request(struct ttdm_httpd *h, const char *method, const char *path, char *out,
+                        size_t out_size)
+{
+    struct sockaddr_in a;
+    char req[256];
+    size_t got = 0;
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    int n;
+
+    assert_true(fd >= 0);
+    memset(&a, 0, sizeof(a));
+    a.sin_family = AF_INET;
+    a.sin_port = htons(ttdm_httpd_port(h));
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+    n = snprintf(req, sizeof(req), "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
+                 method, path);
+    assert_int_equal(send(fd, req, (size_t)n, 0), n);
+    while (got + 1 < out_size && (n = (int)recv(fd, out + got, out_size - 1 - got, 0)) > 0)
+        got += (size_t)n;
+    out[got] = '\0';
+    close(fd);
+}
+
+/* The shared responses carry their own Content-Type; headers added to a static body and HEAD
+ * requests still work. */
+static void test_static_headers(void **state)
+{
+    struct ttdm_httpd *h = start();
+    char out[2048];
+
+    for (int round = 0; round < 2; round++) {
+        raw_request(h, "GET", "/static/json", out, sizeof(out));
+        assert_non_null(strstr(out, "HTTP/1.1 200"));
+        assert_non_null(strstr(out, "Content-Type: application/json\r\n"));
+        assert_non_null(strstr(out, "\r\n\r\n{}"));
+        raw_request(h, "GET", "/static/text", out, sizeof(out));
+        assert_non_null(strstr(out, "Content-Type: text/plain\r\n"));
+        assert_non_null(strstr(out, "\r\n\r\n{}"));
+        raw_request(h, "GET", "/static/header", out, sizeof(out));
+        assert_non_null(strstr(out, "X-Static: 1\r\n"));
+        assert_non_null(strstr(out, "Content-Type: application/json\r\n"));
+        raw_request(h, "HEAD", "/static/json", out, sizeof(out));
+        assert_non_null(strstr(out, "HTTP/1.1 200"));
+        assert_non_null(strstr(out, "Content-Length: 2\r\n"));
+        assert_string_equal(strstr(out, "\r\n\r\n"), "\r\n\r\n"); /* no body */
     }
     ttdm_httpd_stop(h);
     (void)state;
@@ -415,6 +477,7 @@ int main(void)
         cmocka_unit_test(test_body_limit_and_echo),
         cmocka_unit_test(test_deferred_answer),
         cmocka_unit_test(test_static_bodies),
+        cmocka_unit_test(test_static_headers),
         cmocka_unit_test(test_inline_routes),
         cmocka_unit_test(test_rendered_on_the_event_thread),
         cmocka_unit_test(test_many_transfers_on_one_thread),
