@@ -40,6 +40,40 @@ static enum ttdm_err verify(const char *header, const char *body)
     return plain;
 }
 
+/* RFC 4231 test cases 2 (a short key) and 6 (a key longer than a block, hashed first), the
+ * message in two parts, through the plain and the prepared key. */
+static void test_hmac_known_answers(void **state)
+{
+    static const struct {
+        const char *msg_a, *msg_b, *want;
+        size_t key_len;
+        unsigned char key_byte; /* 0: the key is "Jefe" */
+    } cases[] = {
+        {"what do ya ", "want for nothing?",
+         "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843", 4, 0},
+        {"Test Using Larger Than Block-Size Key", " - Hash Key First",
+         "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54", 131, 0xaa},
+    };
+    (void)state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char key[131], plain[65], prepared[65];
+        const char *parts[2] = {cases[i].msg_a, cases[i].msg_b};
+        size_t lens[2] = {strlen(cases[i].msg_a), strlen(cases[i].msg_b)};
+        struct ttdm_hmac_key k;
+
+        if (cases[i].key_byte)
+            memset(key, cases[i].key_byte, cases[i].key_len);
+        else
+            memcpy(key, "Jefe", 4);
+        ttdm_hmac_sha256_hex(key, cases[i].key_len, parts, lens, 2, plain);
+        assert_string_equal(plain, cases[i].want);
+        ttdm_hmac_key_init(&k, key, cases[i].key_len);
+        ttdm_hmac_sha256_hex_key(&k, parts, lens, 2, prepared);
+        ttdm_hmac_key_wipe(&k);
+        assert_string_equal(prepared, cases[i].want);
+    }
+}
+
 /* A prepared key is not changed by use: many digests with one key match fresh ones. */
 static void test_prepared_key_reused(void **state)
 {
@@ -706,6 +740,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sign_matches_spec),
         cmocka_unit_test(test_prepared_key_reused),
+        cmocka_unit_test(test_hmac_known_answers),
         cmocka_unit_test(test_valid_signature),
         cmocka_unit_test(test_wrong_secret),
         cmocka_unit_test(test_tampered_body),
