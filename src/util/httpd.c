@@ -364,8 +364,31 @@ static enum MHD_Result queue_stream(struct ttdm_httpd *h, struct MHD_Connection 
     return ok;
 }
 
-/* The one response object of a static body, made on first use; NULL when all slots hold
- * other bodies (the caller then makes a response of its own). */
+/* A libmicrohttpd response of `r`: its static body (not copied) or its buffer (taken), with
+ * its Content-Type and headers; NULL when libmicrohttpd cannot make one. */
+static struct MHD_Response *new_response(struct ttdm_http_response *r)
+{
+    struct MHD_Response *mr;
+
+    if (r->static_body) {
+        mr = MHD_create_response_from_buffer(r->static_len, (void *)(uintptr_t)r->static_body,
+                                             MHD_RESPMEM_PERSISTENT);
+    } else {
+        size_t len = 0;
+        char *data = ttdm_buf_take(&r->body, &len);
+        mr = MHD_create_response_from_buffer(len, data, MHD_RESPMEM_MUST_FREE);
+        if (!mr)
+            ttdm_free(data);
+    }
+    if (!mr)
+        return NULL;
+    if (r->content_type)
+        MHD_add_response_header(mr, MHD_HTTP_HEADER_CONTENT_TYPE, r->content_type);
+    for (int i = 0; i < r->n_headers; i++)
+        MHD_add_response_header(mr, r->header_names[i], r->header_values[i]);
+    return mr;
+}
+
 static bool shared_matches(const struct shared_response *s, const struct ttdm_http_response *r)
 {
     return s->data == r->static_body && s->len == r->static_len &&
@@ -374,8 +397,7 @@ static bool shared_matches(const struct shared_response *s, const struct ttdm_ht
 
 /* The one response object of a static body, made on first use; NULL when all slots hold
  * other bodies (the caller then makes a response of its own). */
-static struct MHD_Response *shared_response(struct ttdm_httpd *h,
-                                            const struct ttdm_http_response *r)
+static struct MHD_Response *shared_response(struct ttdm_httpd *h, struct ttdm_http_response *r)
 {
     struct MHD_Response *mr = NULL;
     int i;
@@ -399,12 +421,9 @@ static struct MHD_Response *shared_response(struct ttdm_httpd *h,
                 mr = made;
             continue;
         }
-        made = MHD_create_response_from_buffer(r->static_len, (void *)(uintptr_t)r->static_body,
-                                               MHD_RESPMEM_PERSISTENT);
+        made = new_response(r); /* no headers of its own: the caller checked */
         if (!made)
             break;
-        if (r->content_type)
-            MHD_add_response_header(made, MHD_HTTP_HEADER_CONTENT_TYPE, r->content_type);
         s->data = r->static_body;
         s->len = r->static_len;
         s->content_type = r->content_type;
@@ -419,8 +438,6 @@ static enum MHD_Result queue_response(struct ttdm_httpd *h, struct MHD_Connectio
                                       struct req_ctx *ctx)
 {
     struct ttdm_http_response *r = &ctx->resp;
-    size_t len = 0;
-    char *data;
     struct MHD_Response *mr;
     enum MHD_Result ok;
 
@@ -429,23 +446,9 @@ static enum MHD_Result queue_response(struct ttdm_httpd *h, struct MHD_Connectio
         return queue_stream(h, conn, ctx);
     if (r->static_body && r->n_headers == 0 && (mr = shared_response(h, r)))
         return MHD_queue_response(conn, (unsigned)r->status, mr);
-    if (r->static_body) {
-        mr = MHD_create_response_from_buffer(r->static_len, (void *)(uintptr_t)r->static_body,
-                                             MHD_RESPMEM_PERSISTENT);
-        if (!mr)
-            return MHD_NO;
-    } else {
-        data = ttdm_buf_take(&r->body, &len);
-        mr = MHD_create_response_from_buffer(len, data, MHD_RESPMEM_MUST_FREE);
-        if (!mr) {
-            ttdm_free(data);
-            return MHD_NO;
-        }
-    }
-    if (r->content_type)
-        MHD_add_response_header(mr, MHD_HTTP_HEADER_CONTENT_TYPE, r->content_type);
-    for (int i = 0; i < r->n_headers; i++)
-        MHD_add_response_header(mr, r->header_names[i], r->header_values[i]);
+    mr = new_response(r);
+    if (!mr)
+        return MHD_NO;
     ok = MHD_queue_response(conn, (unsigned)r->status, mr);
     MHD_destroy_response(mr);
     return ok;
