@@ -113,6 +113,7 @@ void ttdm_httpd_config_default(struct ttdm_httpd_config *cfg)
     cfg->timeout_s = 60;
     cfg->max_header_bytes = 32 * 1024;
     cfg->heartbeat_s = 15;
+    cfg->stop_wait_ms = 60000;
 }
 
 static void resp_init(struct ttdm_http_response *resp)
@@ -725,6 +726,26 @@ uint16_t ttdm_httpd_port(const struct ttdm_httpd *h)
     return info ? info->port : 0;
 }
 
+/* true once no connection is suspended; false after cfg.stop_wait_ms. */
+static bool wait_answers(struct ttdm_httpd *h)
+{
+    int64_t start = ttdm_clock_mono_ms();
+    bool warned = false;
+
+    while (atomic_load(&h->suspended) > 0) {
+        int64_t waited = ttdm_clock_mono_ms() - start;
+        if (waited >= (int64_t)h->cfg.stop_wait_ms)
+            return false;
+        if (!warned && waited >= 5000) {
+            LOG_WARN("httpd", "stopping: %d requests still wait for their answer (a commit)",
+                     atomic_load(&h->suspended));
+            warned = true;
+        }
+        usleep(10000);
+    }
+    return true;
+}
+
 void ttdm_httpd_stop(struct ttdm_httpd *h)
 {
     if (!h)
@@ -755,9 +776,15 @@ void ttdm_httpd_stop(struct ttdm_httpd *h)
             break;
         usleep(10000);
     }
-    /* Resumed connections are taken back by the event thread shortly; wait for it. */
-    for (int i = 0; i < 500 && atomic_load(&h->suspended) > 0; i++)
-        usleep(10000);
+    /* Deferred answers wait for their commit; resumed connections are taken back by the
+     * event thread shortly. Wait for both. */
+    if (!wait_answers(h)) {
+        LOG_ERROR("httpd",
+                  "%d requests still wait for their answer after %u ms; the HTTP server is left "
+                  "running until the process exits, so that their answers can still be sent",
+                  atomic_load(&h->suspended), h->cfg.stop_wait_ms);
+        return;
+    }
     if (h->daemon)
         MHD_stop_daemon(h->daemon);
     for (int i = 0; i < SHARED_RESPONSES; i++) {

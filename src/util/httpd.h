@@ -63,6 +63,7 @@ struct ttdm_httpd_config {
     unsigned timeout_s;      /* idle connection timeout */
     size_t max_header_bytes; /* per-connection memory for the request line and headers */
     unsigned heartbeat_s;    /* keep-alive interval of streams */
+    unsigned stop_wait_ms;   /* how long ttdm_httpd_stop waits for deferred answers */
 };
 
 void ttdm_httpd_config_default(struct ttdm_httpd_config *cfg);
@@ -74,7 +75,15 @@ struct ttdm_httpd *ttdm_httpd_start(const struct ttdm_httpd_config *cfg,
                                     ttdm_http_handler_fn handler, ttdm_http_inline_fn is_inline,
                                     void *ud);
 uint16_t ttdm_httpd_port(const struct ttdm_httpd *h);
-/* Stops accepting, lets running handlers finish, frees everything. NULL is a no-op. */
+/*
+ * Stops accepting, lets running handlers finish, waits for deferred answers, frees
+ * everything. NULL is a no-op. A deferred answer still missing after stop_wait_ms (a commit
+ * that outlasts it) cannot be dropped: libmicrohttpd aborts the process when stopped with a
+ * suspended connection, and the late finish would touch freed memory. Then the daemon and
+ * its state are left running until the process exits, so that the answer is still sent,
+ * and an error is logged. Requests that arrive while stopping are answered 503 without
+ * calling the handler.
+ */
 void ttdm_httpd_stop(struct ttdm_httpd *h);
 
 /* Request accessors (valid during the handler). NULL when absent. */

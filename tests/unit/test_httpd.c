@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -25,6 +26,20 @@ static void *finish_later(void *arg)
     usleep(20000);
     ttdm_http_resp_bytes(ttdm_http_deferred_response(d), 201, "text/plain", "later", 5);
     ttdm_http_finish(d);
+    return NULL;
+}
+
+/* A deferred answer that comes while the server stops: after `late_ms`. */
+static int late_ms;
+static atomic_int late_finished;
+
+static void *finish_late(void *arg)
+{
+    struct ttdm_http_deferred *d = arg;
+    usleep((useconds_t)late_ms * 1000);
+    ttdm_http_resp_bytes(ttdm_http_deferred_response(d), 201, "text/plain", "late", 4);
+    ttdm_http_finish(d);
+    atomic_store(&late_finished, 1);
     return NULL;
 }
 
@@ -190,6 +205,13 @@ static void on_request(void *ud, const struct ttdm_http_request *req,
         pthread_t t;
         struct ttdm_http_deferred *d = ttdm_http_defer(resp);
         pthread_create(&t, NULL, finish_later, d);
+        pthread_detach(t);
+        return;
+    }
+    if (strcmp(req->path, "/deferred/late") == 0) {
+        pthread_t t;
+        struct ttdm_http_deferred *d = ttdm_http_defer(resp);
+        pthread_create(&t, NULL, finish_late, d);
         pthread_detach(t);
         return;
     }
@@ -471,6 +493,82 @@ static void test_stop_ends_parked_streams(void **state)
     (void)state;
 }
 
+static void *call_late(void *arg)
+{
+    struct client_call *cc = arg;
+    cc->status = get(cc->h, "GET", "/deferred/late", NULL, 0, cc->out, sizeof(cc->out));
+    return NULL;
+}
+
+static double ms_between(const struct timespec *a, const struct timespec *b)
+{
+    return (double)(b->tv_sec - a->tv_sec) * 1e3 + (double)(b->tv_nsec - a->tv_nsec) / 1e6;
+}
+
+/* A request whose answer waits for a commit while the server stops: stop waits for it, and
+ * the client gets the answer. */
+static void test_stop_waits_for_deferred_answers(void **state)
+{
+    struct ttdm_httpd_config cfg;
+    struct ttdm_httpd *h;
+    struct client_call cc = {NULL, 0, ""};
+    struct timespec t0, t1;
+    pthread_t t;
+
+    ttdm_httpd_config_default(&cfg);
+    cfg.stop_wait_ms = 5000;
+    h = ttdm_httpd_start(&cfg, on_request, is_inline, NULL);
+    assert_non_null(h);
+    cc.h = h;
+    late_ms = 600;
+    atomic_store(&late_finished, 0);
+    pthread_create(&t, NULL, call_late, &cc);
+    usleep(150000); /* the request is suspended, its answer due in 450 ms */
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    ttdm_httpd_stop(h);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    pthread_join(t, NULL);
+    assert_int_equal(atomic_load(&late_finished), 1);
+    assert_true(ms_between(&t0, &t1) >= 300);
+    assert_int_equal(cc.status, 201);
+    assert_string_equal(cc.out, "late");
+    (void)state;
+}
+
+/* The same answer comes after stop_wait_ms: stop returns without stopping libmicrohttpd
+ * (which aborts when stopped with a suspended connection) or freeing what the answer needs,
+ * and the answer is still sent. The server stays reachable from this pointer, as it stays
+ * until a process exits. */
+static struct ttdm_httpd *left_running;
+
+static void test_stop_leaves_late_answers_a_server(void **state)
+{
+    struct ttdm_httpd_config cfg;
+    struct client_call cc = {NULL, 0, ""};
+    struct timespec t0, t1;
+    pthread_t t;
+
+    ttdm_httpd_config_default(&cfg);
+    cfg.stop_wait_ms = 100;
+    left_running = ttdm_httpd_start(&cfg, on_request, is_inline, NULL);
+    assert_non_null(left_running);
+    cc.h = left_running;
+    late_ms = 600;
+    atomic_store(&late_finished, 0);
+    pthread_create(&t, NULL, call_late, &cc);
+    usleep(150000);
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    ttdm_httpd_stop(left_running);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    assert_true(ms_between(&t0, &t1) < 400);
+    assert_int_equal(atomic_load(&late_finished), 0); /* stop did not wait for it */
+    pthread_join(t, NULL);
+    assert_int_equal(atomic_load(&late_finished), 1);
+    assert_int_equal(cc.status, 201);
+    assert_string_equal(cc.out, "late");
+    (void)state;
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -483,6 +581,8 @@ int main(void)
         cmocka_unit_test(test_many_transfers_on_one_thread),
         cmocka_unit_test(test_stream_woken_from_another_thread),
         cmocka_unit_test(test_stop_ends_parked_streams),
+        cmocka_unit_test(test_stop_waits_for_deferred_answers),
+        cmocka_unit_test(test_stop_leaves_late_answers_a_server), /* last: leaves a server */
     };
     ttdm_httpc_global_init();
     return cmocka_run_group_tests(tests, NULL, NULL);
