@@ -226,7 +226,9 @@ int main(int argc, char **argv)
     }
     ttdm_httpc_global_init();
     signal(SIGPIPE, SIG_IGN);
-    if (ttdm_app_start(&cfg, &app, err, sizeof(err))) {
+    rc = ttdm_app_start(&cfg, &app, err, sizeof(err));
+    ttdm_config_wipe_secrets(&cfg); /* the app keeps its own copy */
+    if (rc) {
         fprintf(stderr, "ttdm: %s\n", err);
         return 1;
     }

@@ -126,6 +126,7 @@ void ttdm_app_stop(struct ttdm_app *app)
     pthread_cond_destroy(&app->pwhash_cond);
     pthread_mutex_destroy(&app->pwhash_lock);
     sodium_memzero(app->secret_key, sizeof(app->secret_key));
+    ttdm_config_wipe_secrets(&app->cfg);
     ttdm_hmac_key_wipe(&app->webhook_key);
     ttdm_free(app);
 }

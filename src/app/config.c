@@ -6,6 +6,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <sodium.h>
+
 #include "util/config.h"
 
 #define S(field, def, help)                                                                        \
@@ -190,4 +192,11 @@ void ttdm_config_rules(const struct ttdm_config *cfg, struct ttdm_policy_rules *
     rules->day_offset_minutes = (int)cfg->rule_day_offset_minutes;
     rules->text_max_chars = (size_t)cfg->rule_text_max_chars;
     rules->image_max_bytes = (size_t)cfg->rule_image_max_bytes;
+}
+
+void ttdm_config_wipe_secrets(struct ttdm_config *cfg)
+{
+    sodium_memzero(cfg->tiktok_app_secret, sizeof(cfg->tiktok_app_secret));
+    sodium_memzero(cfg->secret_key, sizeof(cfg->secret_key));
+    sodium_memzero(cfg->admin_password, sizeof(cfg->admin_password));
 }

@@ -1,5 +1,6 @@
 /* test_secrets.c -- tokens encrypted at rest: round trip, wrong key, tampering, key file. */
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <setjmp.h>
 #include <stdint.h>
@@ -10,6 +11,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "app/config.h"
 #include "app/secrets.h"
 
 static const unsigned char key_a[TTDM_SECRET_KEY_BYTES] = {1, 2, 3, 4, 5, 6, 7, 8, 9};
@@ -112,13 +114,43 @@ static void test_key_file(void **state)
     rmdir(dir);
 }
 
+/* A configuration copy that is no longer needed loses its secrets, and only those. */
+static bool all_zero(const char *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (p[i])
+            return false;
+    return true;
+}
+
+static void test_config_wipe_secrets(void **state)
+{
+    struct ttdm_config cfg;
+    char err[256];
+    char *argv[] = {"ttdm",
+                    "--tiktok_app_secret=app-secret-1",
+                    "--secret_key=000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f",
+                    "--admin_password=a-long-password",
+                    "--port=8123",
+                    NULL};
+
+    assert_int_equal(ttdm_config_load_all(&cfg, NULL, 5, argv, 1, err, sizeof(err)), 0);
+    assert_string_equal(cfg.tiktok_app_secret, "app-secret-1");
+    assert_string_equal(cfg.admin_password, "a-long-password");
+    ttdm_config_wipe_secrets(&cfg);
+    assert_true(all_zero(cfg.tiktok_app_secret, sizeof(cfg.tiktok_app_secret)));
+    assert_true(all_zero(cfg.secret_key, sizeof(cfg.secret_key)));
+    assert_true(all_zero(cfg.admin_password, sizeof(cfg.admin_password)));
+    assert_int_equal(cfg.port, 8123);
+    (void)state;
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_round_trip),
-        cmocka_unit_test(test_wrong_key_and_tampering),
-        cmocka_unit_test(test_small_buffers),
-        cmocka_unit_test(test_key_file),
+        cmocka_unit_test(test_round_trip),          cmocka_unit_test(test_wrong_key_and_tampering),
+        cmocka_unit_test(test_small_buffers),       cmocka_unit_test(test_key_file),
+        cmocka_unit_test(test_config_wipe_secrets),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
