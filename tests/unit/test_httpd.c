@@ -201,17 +201,11 @@ static void on_request(void *ud, const struct ttdm_http_request *req,
         }
         return;
     }
-    if (strcmp(req->path, "/deferred") == 0) {
+    if (strcmp(req->path, "/deferred") == 0 || strcmp(req->path, "/deferred/late") == 0) {
         pthread_t t;
         struct ttdm_http_deferred *d = ttdm_http_defer(resp);
-        pthread_create(&t, NULL, finish_later, d);
-        pthread_detach(t);
-        return;
-    }
-    if (strcmp(req->path, "/deferred/late") == 0) {
-        pthread_t t;
-        struct ttdm_http_deferred *d = ttdm_http_defer(resp);
-        pthread_create(&t, NULL, finish_late, d);
+        pthread_create(&t, NULL, strcmp(req->path, "/deferred") == 0 ? finish_later : finish_late,
+                       d);
         pthread_detach(t);
         return;
     }
