@@ -92,14 +92,14 @@ bool ttdm_config_is_setting(const char *name);
 /* Prints every setting with its help text and default. */
 void ttdm_config_help(void);
 
-/*
- * Once the server listens: a public_url that was derived from port 0 gets the real port.
- * Call before serving starts (the configuration is read without locks afterwards).
- */
 /* Overwrites the secrets held in cfg (app secret, secret key, first admin's password) with
  * zeros: for a copy that is no longer needed. */
 void ttdm_config_wipe_secrets(struct ttdm_config *cfg);
 
+/*
+ * Once the server listens: a public_url that was derived from port 0 gets the real port.
+ * Call before serving starts (the configuration is read without locks afterwards).
+ */
 void ttdm_config_set_bound_port(struct ttdm_config *cfg, unsigned port);
 
 /* The OAuth redirect URI: oauth_redirect_uri, or public_url + "/oauth/tiktok/callback". */

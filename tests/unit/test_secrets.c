@@ -1,4 +1,5 @@
-/* test_secrets.c -- tokens encrypted at rest: round trip, wrong key, tampering, key file. */
+/* test_secrets.c -- tokens encrypted at rest: round trip, wrong key, tampering, key file;
+ * secrets wiped from configuration copies. */
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
