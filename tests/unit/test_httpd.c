@@ -29,9 +29,9 @@ static void *finish_later(void *arg)
     return NULL;
 }
 
-/* A deferred answer that comes while the server stops: after `late_ms`. */
+/* A deferred answer that comes while the server stops: `late_ms` after it was asked. */
 static int late_ms;
-static atomic_int late_finished;
+static atomic_int late_asked, late_finished;
 
 static void *finish_late(void *arg)
 {
@@ -204,6 +204,8 @@ static void on_request(void *ud, const struct ttdm_http_request *req,
     if (strcmp(req->path, "/deferred") == 0 || strcmp(req->path, "/deferred/late") == 0) {
         pthread_t t;
         struct ttdm_http_deferred *d = ttdm_http_defer(resp);
+        if (strcmp(req->path, "/deferred/late") == 0)
+            atomic_store(&late_asked, 1); /* its connection is suspended already */
         pthread_create(&t, NULL, strcmp(req->path, "/deferred") == 0 ? finish_later : finish_late,
                        d);
         pthread_detach(t);
@@ -499,8 +501,8 @@ static double ms_between(const struct timespec *a, const struct timespec *b)
     return (double)(b->tv_sec - a->tv_sec) * 1e3 + (double)(b->tv_nsec - a->tv_nsec) / 1e6;
 }
 
-/* A request whose answer comes 600 ms after it was asked, on a server with `stop_wait_ms`,
- * stopped 150 ms after the request: the client gets the answer in every case. */
+/* A request whose answer comes 600 ms after it was asked, on a server with `stop_wait_ms`
+ * stopped as soon as the request waits: the client gets the answer in every case. */
 struct late_run {
     struct ttdm_httpd *h;
     struct client_call cc;
@@ -520,9 +522,12 @@ static void stop_during_late_answer(unsigned stop_wait_ms, struct late_run *run)
     assert_non_null(run->h);
     run->cc.h = run->h;
     late_ms = 600;
+    atomic_store(&late_asked, 0);
     atomic_store(&late_finished, 0);
     pthread_create(&client, NULL, call_late, &run->cc);
-    usleep(150000); /* the request is suspended, its answer due in 450 ms */
+    for (int i = 0; i < 1000 && !atomic_load(&late_asked); i++)
+        usleep(5000);
+    assert_int_equal(atomic_load(&late_asked), 1); /* its answer is due in 600 ms */
     clock_gettime(CLOCK_MONOTONIC, &t0);
     ttdm_httpd_stop(run->h);
     clock_gettime(CLOCK_MONOTONIC, &t1);
