@@ -30,7 +30,8 @@ struct req_ctx {
     struct ttdm_http_request req;
     struct ttdm_buf body;
     bool too_big;
-    bool suspended; /* counted in ttdm_httpd.suspended */
+    bool counted;   /* counted in ttdm_httpd.unanswered until on_completed */
+    bool held;      /* counted in ttdm_httpd.held until its response is queued */
     bool deferred;  /* the handler called ttdm_http_defer */
     bool to_worker; /* an inline handler asked for a worker */
     /* With a deferred answer, both the worker's return and ttdm_http_finish must happen
@@ -79,8 +80,12 @@ struct ttdm_httpd {
     pthread_cond_t cond;
     struct req_ctx *head, *tail;
     bool stopping;
-    /* Suspended connections not yet taken back by the event loop; must be 0 before stop. */
-    atomic_int suspended;
+    /* Requests whose body has arrived, counted before `closing` is read. `held`: until
+     * their response is queued (each may be suspended meanwhile, and libmicrohttpd aborts
+     * when stopped under a suspended connection); `unanswered`: until on_completed (the
+     * answer is sent or the connection gone). Stop waits for both. */
+    atomic_int held;
+    atomic_int unanswered;
     /* Set when stopping starts: requests that still arrive on open connections are
      * answered 503 on the event thread, so no new one is suspended. */
     atomic_bool closing;
@@ -344,6 +349,9 @@ static enum MHD_Result queue_stream(struct ttdm_httpd *h, struct MHD_Connection 
     st->conn = conn;
     r->stream = NULL; /* owned by the MHD response from now on */
     pthread_mutex_lock(&h->lock);
+    /* A stream that starts after stop has ended the others ends at its first read: nothing
+     * would wake it once parked, and libmicrohttpd must not stop under a parked stream. */
+    st->closing = h->stopping;
     st->next = h->streams;
     if (h->streams)
         h->streams->prev = st;
@@ -442,6 +450,10 @@ static enum MHD_Result queue_response(struct ttdm_httpd *h, struct MHD_Connectio
     struct MHD_Response *mr;
     enum MHD_Result ok;
 
+    if (ctx->held) { /* not suspended (any more) */
+        ctx->held = false;
+        atomic_fetch_sub(&h->held, 1);
+    }
     run_render(ctx);
     if (r->stream)
         return queue_stream(h, conn, ctx);
@@ -586,6 +598,11 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
             ctx->state = REQ_DONE;
             return queue_response(h, conn, ctx);
         }
+        /* Counted before `closing` is read (both sequentially consistent): either stop
+         * sees this request, or this request sees that the server stops. */
+        ctx->counted = ctx->held = true;
+        atomic_fetch_add(&h->unanswered, 1);
+        atomic_fetch_add(&h->held, 1);
         if (atomic_load(&h->closing))
             return refuse_closing(h, conn, ctx);
         ctx->req.body = ttdm_buf_str(&ctx->body);
@@ -598,8 +615,6 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
             if (ctx->deferred) {
                 /* ttdm_http_finish may already have run on another thread: whichever of
                  * it and this comes last resumes. */
-                ctx->suspended = true;
-                atomic_fetch_add(&h->suspended, 1);
                 MHD_suspend_connection(conn);
                 if (atomic_fetch_sub(&ctx->pending, 1) == 1)
                     MHD_resume_connection(conn);
@@ -618,8 +633,6 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
             pthread_mutex_unlock(&h->lock);
             return refuse_closing(h, conn, ctx);
         }
-        ctx->suspended = true;
-        atomic_fetch_add(&h->suspended, 1);
         MHD_suspend_connection(conn);
         ctx->next = NULL;
         if (h->tail)
@@ -632,13 +645,8 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
         return MHD_YES;
     }
 
-    if (ctx->state == REQ_DONE) {
-        if (ctx->suspended) {
-            ctx->suspended = false;
-            atomic_fetch_sub(&h->suspended, 1);
-        }
+    if (ctx->state == REQ_DONE)
         return queue_response(h, conn, ctx);
-    }
     return MHD_YES;
 }
 
@@ -649,8 +657,10 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     struct req_ctx *ctx = *con_cls;
     if (!ctx)
         return;
-    if (ctx->suspended)
-        atomic_fetch_sub(&h->suspended, 1);
+    if (ctx->held)
+        atomic_fetch_sub(&h->held, 1);
+    if (ctx->counted)
+        atomic_fetch_sub(&h->unanswered, 1);
     run_render(ctx); /* an answer nobody will read: only to free what it holds */
     ttdm_buf_cleanup(&ctx->body);
     resp_cleanup(&ctx->resp);
@@ -726,19 +736,18 @@ uint16_t ttdm_httpd_port(const struct ttdm_httpd *h)
     return info ? info->port : 0;
 }
 
-/* true once no connection is suspended; false after cfg.stop_wait_ms. */
-static bool wait_answers(struct ttdm_httpd *h)
+/* true once *n is 0; false after limit_ms. `what` names them in a warning after 5 s. */
+static bool wait_zero(atomic_int *n, unsigned limit_ms, const char *what)
 {
     int64_t start = ttdm_clock_mono_ms();
     bool warned = false;
 
-    while (atomic_load(&h->suspended) > 0) {
+    while (atomic_load(n) > 0) {
         int64_t waited = ttdm_clock_mono_ms() - start;
-        if (waited >= (int64_t)h->cfg.stop_wait_ms)
+        if (waited >= (int64_t)limit_ms)
             return false;
         if (!warned && waited >= 5000) {
-            LOG_WARN("httpd", "stopping: %d requests still wait for their answer (a commit)",
-                     atomic_load(&h->suspended));
+            LOG_WARN("httpd", "stopping: %d requests still wait for %s", atomic_load(n), what);
             warned = true;
         }
         usleep(10000);
@@ -776,15 +785,19 @@ void ttdm_httpd_stop(struct ttdm_httpd *h)
             break;
         usleep(10000);
     }
-    /* Deferred answers wait for their commit; resumed connections are taken back by the
-     * event thread shortly. Wait for both. */
-    if (!wait_answers(h)) {
+    /* Deferred answers wait for their commit (the writer still runs); resumed connections
+     * are taken back by the event thread shortly. */
+    if (!wait_zero(&h->held, h->cfg.stop_wait_ms, "their answer (a commit)")) {
         LOG_ERROR("httpd",
                   "%d requests still wait for their answer after %u ms; the HTTP server is left "
-                  "running until the process exits, so that their answers can still be sent",
-                  atomic_load(&h->suspended), h->cfg.stop_wait_ms);
+                  "running until the process exits, so that their answers may still be sent",
+                  atomic_load(&h->held), h->cfg.stop_wait_ms);
         return;
     }
+    /* Answers queued but not yet written: a moment to send them, then they are cut off. */
+    if (!wait_zero(&h->unanswered, 5000, "their answer to be sent"))
+        LOG_WARN("httpd", "stopping: %d answers not yet sent are cut off",
+                 atomic_load(&h->unanswered));
     if (h->daemon)
         MHD_stop_daemon(h->daemon);
     for (int i = 0; i < SHARED_RESPONSES; i++) {

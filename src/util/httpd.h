@@ -76,13 +76,14 @@ struct ttdm_httpd *ttdm_httpd_start(const struct ttdm_httpd_config *cfg,
                                     void *ud);
 uint16_t ttdm_httpd_port(const struct ttdm_httpd *h);
 /*
- * Stops accepting, lets running handlers finish, waits for deferred answers, frees
- * everything. NULL is a no-op. A deferred answer still missing after stop_wait_ms (a commit
- * that outlasts it) cannot be dropped: libmicrohttpd aborts the process when stopped with a
- * suspended connection, and the late finish would touch freed memory. Then the daemon and
- * its state are left running until the process exits, so that the answer is still sent,
- * and an error is logged. Requests that arrive while stopping are answered 503 without
- * calling the handler.
+ * Stops accepting, lets running handlers finish, ends streams, waits for deferred answers
+ * (up to stop_wait_ms) and then up to 5 s for answers still being sent, frees everything.
+ * NULL is a no-op. Requests that arrive while stopping are answered 503 without calling the
+ * handler. A deferred answer still missing after stop_wait_ms (a commit that outlasts it)
+ * cannot be dropped: libmicrohttpd aborts the process when stopped with a suspended
+ * connection, and the late finish would touch freed memory. Then the daemon and its state
+ * are left running until the process exits, so that the answer may still be sent, and an
+ * error is logged.
  */
 void ttdm_httpd_stop(struct ttdm_httpd *h);
 
