@@ -114,6 +114,7 @@ void ttdm_app_stop(struct ttdm_app *app)
     ttdm_app_refresher_stop(app);
     ttdm_app_outbox_stop(app);
     ttdm_store_close(app->store);
+    ttdm_app_outbox_free(app);
     ttdm_events_free(app->events);
     ttdm_app_tiktok_cleanup(app);
     ttdm_lcache_cleanup(&app->apikeys);

@@ -72,6 +72,7 @@ struct ttdm_app {
     pthread_mutex_t outbox_lock;
     pthread_cond_t outbox_cond;  /* the claimer waits: a kick, or room in the queue */
     pthread_cond_t outbox_ready; /* senders wait: queued messages */
+    bool outbox_inited;          /* the three above, until ttdm_app_outbox_free */
     bool outbox_stopping;
     bool outbox_kicked; /* something may be due: the claimer should look */
     struct outbox_entry *outbox_head, *outbox_tail; /* claimed, not yet taken by a sender */
@@ -113,11 +114,14 @@ enum ttdm_err ttdm_app_media_load(const char *path, size_t max, unsigned char **
 
 enum ttdm_err ttdm_app_outbox_start(struct ttdm_app *app);
 void ttdm_app_outbox_stop(struct ttdm_app *app);
+/* After the store is closed: its last completions may still kick the outbox after stop. */
+void ttdm_app_outbox_free(struct ttdm_app *app);
 /*
  * The lease a reservation took for a new message: the senders take the item (moved out of
  * *it, which is left empty) without waiting for a claim. If the item is empty (no lease was
- * taken) or the outbox is not running, the claimer is kicked instead and a lease left
- * behind ends by itself (outbox_lease_ms), as after a crash. Not after ttdm_app_outbox_stop.
+ * taken) or the outbox is not running (also after ttdm_app_outbox_stop, for a commit that
+ * completes while the store closes), the claimer is kicked instead and a lease left behind
+ * ends by itself (outbox_lease_ms), as after a crash.
  */
 void ttdm_app_outbox_take_leased(struct ttdm_app *app, struct ttdm_outbox_item *it);
 /* Whether the outbox runs and its queue is short enough to take a lease handed over. */

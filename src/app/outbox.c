@@ -634,6 +634,7 @@ enum ttdm_err ttdm_app_outbox_start(struct ttdm_app *app)
     pthread_cond_init(&app->outbox_cond, &attr);
     pthread_condattr_destroy(&attr);
     pthread_cond_init(&app->outbox_ready, NULL);
+    app->outbox_inited = true;
     app->outbox_kicked = true; /* look once at start: messages queued before a restart */
     app->outbox_multi = ttdm_httpc_multi_new((long)app->cfg.outbox_inflight);
     app->n_outbox_threads = (unsigned)app->cfg.outbox_workers;
@@ -683,7 +684,14 @@ void ttdm_app_outbox_stop(struct ttdm_app *app)
     app->outbox_busy = NULL;
     ttdm_httpc_multi_free(app->outbox_multi);
     app->outbox_multi = NULL;
+}
+
+void ttdm_app_outbox_free(struct ttdm_app *app)
+{
+    if (!app->outbox_inited)
+        return;
     pthread_mutex_destroy(&app->outbox_lock);
     pthread_cond_destroy(&app->outbox_cond);
     pthread_cond_destroy(&app->outbox_ready);
+    app->outbox_inited = false;
 }
