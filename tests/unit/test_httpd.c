@@ -38,8 +38,8 @@ static void *finish_late(void *arg)
     struct ttdm_http_deferred *d = arg;
     usleep((useconds_t)late_ms * 1000);
     ttdm_http_resp_bytes(ttdm_http_deferred_response(d), 201, "text/plain", "late", 4);
+    atomic_store(&late_finished, 1); /* before: the answer may be sent before finish returns */
     ttdm_http_finish(d);
-    atomic_store(&late_finished, 1);
     return NULL;
 }
 
