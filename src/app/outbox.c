@@ -586,27 +586,29 @@ static void *worker_main(void *arg)
 
 void ttdm_app_outbox_take_leased(struct ttdm_app *app, struct ttdm_outbox_item *it)
 {
-    bool text;
-
-    if (it->msg.id == 0 || !app->outbox_threads) {
-        ttdm_outbox_items_cleanup(it, 1);
-        memset(it, 0, sizeof(*it));
-        ttdm_app_outbox_kick(app);
-        return;
+    if (it->msg.id != 0 && app->outbox_inited) {
+        pthread_mutex_lock(&app->outbox_lock);
+        /* Not once stopping: the senders may have ended, and the item would stay queued. */
+        if (!app->outbox_stopping) {
+            /* Behind whatever is queued: a conversation's older messages go first. The
+             * queue may pass its cap by the replies in flight; the claimer waits for room. */
+            bool text = queue_append(app, it);
+            outbox_notify(app, text, !text);
+            pthread_mutex_unlock(&app->outbox_lock);
+            return;
+        }
+        pthread_mutex_unlock(&app->outbox_lock);
     }
-    pthread_mutex_lock(&app->outbox_lock);
-    /* Behind whatever is queued: a conversation's older messages go first. The queue may
-     * pass its cap by the replies in flight; the claimer waits until there is room. */
-    text = queue_append(app, it);
-    outbox_notify(app, text, !text);
-    pthread_mutex_unlock(&app->outbox_lock);
+    ttdm_outbox_items_cleanup(it, 1);
+    memset(it, 0, sizeof(*it));
+    ttdm_app_outbox_kick(app);
 }
 
 bool ttdm_app_outbox_has_room(struct ttdm_app *app)
 {
     bool room;
 
-    if (!app->outbox_threads)
+    if (!app->outbox_inited)
         return false;
     pthread_mutex_lock(&app->outbox_lock);
     room = !app->outbox_stopping && app->outbox_queued < queue_cap(app);
