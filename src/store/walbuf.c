@@ -109,208 +109,47 @@ static int flush(struct wal_file *w)
     return rc == SQLITE_OK ? SQLITE_OK : lose(w, w->start, rc);
 }
 
-/* ---- the -wal file ------------------------------------------------------------------- */
+/* ---- passed through for both --------------------------------------------------------- */
 
-static int wal_close(sqlite3_file *f)
-{
-    struct wal_file *w = (struct wal_file *)f;
-    int rc = flush(w);
-    int rc2;
-
-    pthread_mutex_lock(&open_dbs_mu);
-    if (w->db != NULL)
-        w->db->wal = NULL;
-    pthread_mutex_unlock(&open_dbs_mu);
-    rc2 = w->f.real->pMethods->xClose(w->f.real);
-    sqlite3_free(w->buf);
-    w->buf = NULL;
-    return rc != SQLITE_OK ? rc : rc2;
-}
-
-static int wal_read(sqlite3_file *f, void *p, int n, sqlite3_int64 off)
-{
-    struct wal_file *w = (struct wal_file *)f;
-    int rc = flush(w);
-
-    if (rc != SQLITE_OK)
-        return SQLITE_IOERR_WRITE;
-    if (w->lost_rc != SQLITE_OK && off + n > w->lost_from)
-        return SQLITE_IOERR_READ;
-    return w->f.real->pMethods->xRead(w->f.real, p, n, off);
-}
-
-/* Appends to the gathered run when the write continues it; anything else (SQLite
- * rewriting a frame of the same transaction, the header of a restarted WAL) writes the run
- * first, so the file sees every write in the order SQLite made it. */
-static int wal_write(sqlite3_file *f, const void *p, int n, sqlite3_int64 off)
-{
-    struct wal_file *w = (struct wal_file *)f;
-    int rc;
-
-    atomic_fetch_add_explicit(&writes_asked, 1, memory_order_relaxed);
-    if (w->lost_rc != SQLITE_OK)
-        return w->lost_rc;
-    if (w->len > 0 && off == w->start + (sqlite3_int64)w->len && w->len + (size_t)n <= BUF_SIZE) {
-        memcpy(w->buf + w->len, p, (size_t)n);
-        w->len += (size_t)n;
-        return SQLITE_OK;
-    }
-    rc = flush(w);
-    if (rc != SQLITE_OK)
-        return rc;
-    if (w->buf == NULL && (size_t)n < BUF_SIZE)
-        w->buf = sqlite3_malloc(BUF_SIZE);
-    if (w->buf == NULL || (size_t)n >= BUF_SIZE) {
-        rc = write_run(w->f.real, p, (size_t)n, off);
-        return rc == SQLITE_OK ? SQLITE_OK : lose(w, off, rc);
-    }
-    memcpy(w->buf, p, (size_t)n);
-    w->len = (size_t)n;
-    w->start = off;
-    return SQLITE_OK;
-}
-
-static int wal_truncate(sqlite3_file *f, sqlite3_int64 size)
-{
-    struct wal_file *w = (struct wal_file *)f;
-    int rc = flush(w);
-
-    if (w->lost_rc != SQLITE_OK && size <= w->lost_from)
-        rc = w->lost_rc = SQLITE_OK; /* what was lost is cut off anyway */
-    return rc != SQLITE_OK ? rc : w->f.real->pMethods->xTruncate(w->f.real, size);
-}
-
-/* With synchronous=FULL this runs at every commit, before SQLite publishes it. */
-static int wal_sync(sqlite3_file *f, int flags)
-{
-    struct wal_file *w = (struct wal_file *)f;
-    int rc = flush(w);
-
-    if (rc == SQLITE_OK)
-        rc = w->lost_rc;
-    return rc != SQLITE_OK ? rc : w->f.real->pMethods->xSync(w->f.real, flags);
-}
-
-static int wal_file_size(sqlite3_file *f, sqlite3_int64 *size)
-{
-    int rc = flush((struct wal_file *)f);
-
-    return rc != SQLITE_OK ? rc : real_of(f)->pMethods->xFileSize(real_of(f), size);
-}
-
-/* Some file controls look at the file's size or contents: all see it written. */
-static int wal_file_control(sqlite3_file *f, int op, void *arg)
-{
-    int rc = flush((struct wal_file *)f);
-
-    return rc != SQLITE_OK ? rc : real_of(f)->pMethods->xFileControl(real_of(f), op, arg);
-}
-
-/* No memory map where the default VFS's file has none (methods older than version 3):
- * SQLite then reads instead. */
-static int wal_fetch(sqlite3_file *f, sqlite3_int64 off, int n, void **out)
-{
-    int rc;
-
-    *out = NULL;
-    if (real_of(f)->pMethods->iVersion < 3)
-        return SQLITE_OK;
-    rc = flush((struct wal_file *)f);
-    return rc != SQLITE_OK ? rc : real_of(f)->pMethods->xFetch(real_of(f), off, n, out);
-}
-
-/* The write transaction is over: a commit has written everything in its sync already, so
- * what is left is a rolled-back transaction's frames, written while the lock is still held
- * (they lie past the last commit, as they would without this VFS) and dropped if that
- * fails. Whatever was lost belonged to this transaction, which has failed or rolled back. */
-static void end_of_transaction(struct wal_file *w)
-{
-    if (w->len > 0)
-        write_run(w->f.real, w->buf, w->len, w->start);
-    w->len = 0;
-    w->lost_rc = SQLITE_OK;
-}
-
-/* ---- the database file: everything passes through, and the end of a write transaction
- * writes what its -wal file still holds ------------------------------------------------ */
-
-static int db_close(sqlite3_file *f)
-{
-    struct db_file *d = (struct db_file *)f;
-
-    pthread_mutex_lock(&open_dbs_mu);
-    for (struct db_file **p = &open_dbs; *p != NULL; p = &(*p)->next) {
-        if (*p == d) {
-            *p = d->next;
-            break;
-        }
-    }
-    if (d->wal != NULL)
-        d->wal->db = NULL;
-    pthread_mutex_unlock(&open_dbs_mu);
-    return real_of(f)->pMethods->xClose(real_of(f));
-}
-
-static int db_read(sqlite3_file *f, void *p, int n, sqlite3_int64 off)
+static int shim_read(sqlite3_file *f, void *p, int n, sqlite3_int64 off)
 {
     return real_of(f)->pMethods->xRead(real_of(f), p, n, off);
 }
 
-static int db_write(sqlite3_file *f, const void *p, int n, sqlite3_int64 off)
+static int shim_write(sqlite3_file *f, const void *p, int n, sqlite3_int64 off)
 {
     return real_of(f)->pMethods->xWrite(real_of(f), p, n, off);
 }
 
-static int db_truncate(sqlite3_file *f, sqlite3_int64 size)
+static int shim_truncate(sqlite3_file *f, sqlite3_int64 size)
 {
     return real_of(f)->pMethods->xTruncate(real_of(f), size);
 }
 
-static int db_sync(sqlite3_file *f, int flags)
+static int shim_sync(sqlite3_file *f, int flags)
 {
     return real_of(f)->pMethods->xSync(real_of(f), flags);
 }
 
-static int db_file_size(sqlite3_file *f, sqlite3_int64 *size)
+static int shim_file_size(sqlite3_file *f, sqlite3_int64 *size)
 {
     return real_of(f)->pMethods->xFileSize(real_of(f), size);
 }
 
-static int db_file_control(sqlite3_file *f, int op, void *arg)
+static int shim_file_control(sqlite3_file *f, int op, void *arg)
 {
     return real_of(f)->pMethods->xFileControl(real_of(f), op, arg);
 }
 
-static int db_fetch(sqlite3_file *f, sqlite3_int64 off, int n, void **out)
+/* No memory map where the default VFS's file has none (methods older than version 3):
+ * SQLite then reads instead. */
+static int shim_fetch(sqlite3_file *f, sqlite3_int64 off, int n, void **out)
 {
     *out = NULL;
     if (real_of(f)->pMethods->iVersion < 3)
         return SQLITE_OK;
     return real_of(f)->pMethods->xFetch(real_of(f), off, n, out);
 }
-
-static int db_shm_lock(sqlite3_file *f, int offset, int n, int flags)
-{
-    struct db_file *d = (struct db_file *)f;
-
-    if (d->wal != NULL && offset <= WAL_WRITE_LOCK && offset + n > WAL_WRITE_LOCK &&
-        flags == (SQLITE_SHM_UNLOCK | SQLITE_SHM_EXCLUSIVE))
-        end_of_transaction(d->wal);
-    return real_of(f)->pMethods->xShmLock(real_of(f), offset, n, flags);
-}
-
-/* In locking_mode=EXCLUSIVE SQLite keeps the WAL write lock without xShmLock; leaving that
- * mode unlocks the database file instead. */
-static int db_unlock(sqlite3_file *f, int level)
-{
-    struct db_file *d = (struct db_file *)f;
-
-    if (d->wal != NULL)
-        end_of_transaction(d->wal);
-    return real_of(f)->pMethods->xUnlock(real_of(f), level);
-}
-
-/* ---- passed through for both --------------------------------------------------------- */
 
 static int shim_lock(sqlite3_file *f, int level)
 {
@@ -364,6 +203,164 @@ static int shim_unfetch(sqlite3_file *f, sqlite3_int64 off, void *p)
     return real_of(f)->pMethods->xUnfetch(real_of(f), off, p);
 }
 
+/* ---- the -wal file ------------------------------------------------------------------- */
+
+static int wal_close(sqlite3_file *f)
+{
+    struct wal_file *w = (struct wal_file *)f;
+    int rc = flush(w);
+    int rc2;
+
+    pthread_mutex_lock(&open_dbs_mu);
+    if (w->db != NULL)
+        w->db->wal = NULL;
+    pthread_mutex_unlock(&open_dbs_mu);
+    rc2 = w->f.real->pMethods->xClose(w->f.real);
+    sqlite3_free(w->buf);
+    w->buf = NULL;
+    return rc != SQLITE_OK ? rc : rc2;
+}
+
+static int wal_read(sqlite3_file *f, void *p, int n, sqlite3_int64 off)
+{
+    struct wal_file *w = (struct wal_file *)f;
+    int rc = flush(w);
+
+    if (rc != SQLITE_OK)
+        return SQLITE_IOERR_WRITE;
+    if (w->lost_rc != SQLITE_OK && off + n > w->lost_from)
+        return SQLITE_IOERR_READ;
+    return shim_read(f, p, n, off);
+}
+
+/* Appends to the gathered run when the write continues it; anything else (SQLite
+ * rewriting a frame of the same transaction, the header of a restarted WAL) writes the run
+ * first, so the file sees every write in the order SQLite made it. */
+static int wal_write(sqlite3_file *f, const void *p, int n, sqlite3_int64 off)
+{
+    struct wal_file *w = (struct wal_file *)f;
+    int rc;
+
+    atomic_fetch_add_explicit(&writes_asked, 1, memory_order_relaxed);
+    if (w->lost_rc != SQLITE_OK)
+        return w->lost_rc;
+    if (w->len > 0 && off == w->start + (sqlite3_int64)w->len && w->len + (size_t)n <= BUF_SIZE) {
+        memcpy(w->buf + w->len, p, (size_t)n);
+        w->len += (size_t)n;
+        return SQLITE_OK;
+    }
+    rc = flush(w);
+    if (rc != SQLITE_OK)
+        return rc;
+    if (w->buf == NULL && (size_t)n < BUF_SIZE)
+        w->buf = sqlite3_malloc(BUF_SIZE);
+    if (w->buf == NULL || (size_t)n >= BUF_SIZE) {
+        rc = write_run(w->f.real, p, (size_t)n, off);
+        return rc == SQLITE_OK ? SQLITE_OK : lose(w, off, rc);
+    }
+    memcpy(w->buf, p, (size_t)n);
+    w->len = (size_t)n;
+    w->start = off;
+    return SQLITE_OK;
+}
+
+static int wal_truncate(sqlite3_file *f, sqlite3_int64 size)
+{
+    struct wal_file *w = (struct wal_file *)f;
+    int rc = flush(w);
+
+    if (w->lost_rc != SQLITE_OK && size <= w->lost_from)
+        rc = w->lost_rc = SQLITE_OK; /* what was lost is cut off anyway */
+    return rc != SQLITE_OK ? rc : shim_truncate(f, size);
+}
+
+/* With synchronous=FULL this runs at every commit, before SQLite publishes it. */
+static int wal_sync(sqlite3_file *f, int flags)
+{
+    struct wal_file *w = (struct wal_file *)f;
+    int rc = flush(w);
+
+    if (rc == SQLITE_OK)
+        rc = w->lost_rc;
+    return rc != SQLITE_OK ? rc : shim_sync(f, flags);
+}
+
+static int wal_file_size(sqlite3_file *f, sqlite3_int64 *size)
+{
+    int rc = flush((struct wal_file *)f);
+
+    return rc != SQLITE_OK ? rc : shim_file_size(f, size);
+}
+
+/* Some file controls look at the file's size or contents: all see it written. */
+static int wal_file_control(sqlite3_file *f, int op, void *arg)
+{
+    int rc = flush((struct wal_file *)f);
+
+    return rc != SQLITE_OK ? rc : shim_file_control(f, op, arg);
+}
+
+static int wal_fetch(sqlite3_file *f, sqlite3_int64 off, int n, void **out)
+{
+    int rc = flush((struct wal_file *)f);
+
+    *out = NULL;
+    return rc != SQLITE_OK ? rc : shim_fetch(f, off, n, out);
+}
+
+/* The write transaction is over: a commit has written everything in its sync already, so
+ * what is left is a rolled-back transaction's frames, written while the lock is still held
+ * (they lie past the last commit, as they would without this VFS) and dropped if that
+ * fails. Whatever was lost belonged to this transaction, which has failed or rolled back. */
+static void end_of_transaction(struct wal_file *w)
+{
+    if (w->len > 0)
+        write_run(w->f.real, w->buf, w->len, w->start);
+    w->len = 0;
+    w->lost_rc = SQLITE_OK;
+}
+
+/* ---- the database file: everything passes through, and the end of a write transaction
+ * writes what its -wal file still holds ------------------------------------------------ */
+
+static int db_close(sqlite3_file *f)
+{
+    struct db_file *d = (struct db_file *)f;
+
+    pthread_mutex_lock(&open_dbs_mu);
+    for (struct db_file **p = &open_dbs; *p != NULL; p = &(*p)->next) {
+        if (*p == d) {
+            *p = d->next;
+            break;
+        }
+    }
+    if (d->wal != NULL)
+        d->wal->db = NULL;
+    pthread_mutex_unlock(&open_dbs_mu);
+    return real_of(f)->pMethods->xClose(real_of(f));
+}
+
+static int db_shm_lock(sqlite3_file *f, int offset, int n, int flags)
+{
+    struct db_file *d = (struct db_file *)f;
+
+    if (d->wal != NULL && offset <= WAL_WRITE_LOCK && offset + n > WAL_WRITE_LOCK &&
+        flags == (SQLITE_SHM_UNLOCK | SQLITE_SHM_EXCLUSIVE))
+        end_of_transaction(d->wal);
+    return real_of(f)->pMethods->xShmLock(real_of(f), offset, n, flags);
+}
+
+/* In locking_mode=EXCLUSIVE SQLite keeps the WAL write lock without xShmLock; leaving that
+ * mode unlocks the database file instead. */
+static int db_unlock(sqlite3_file *f, int level)
+{
+    struct db_file *d = (struct db_file *)f;
+
+    if (d->wal != NULL)
+        end_of_transaction(d->wal);
+    return real_of(f)->pMethods->xUnlock(real_of(f), level);
+}
+
 static const sqlite3_io_methods wal_methods = {
     .iVersion = 3,
     .xClose = wal_close,
@@ -389,22 +386,22 @@ static const sqlite3_io_methods wal_methods = {
 static const sqlite3_io_methods db_methods = {
     .iVersion = 3,
     .xClose = db_close,
-    .xRead = db_read,
-    .xWrite = db_write,
-    .xTruncate = db_truncate,
-    .xSync = db_sync,
-    .xFileSize = db_file_size,
+    .xRead = shim_read,
+    .xWrite = shim_write,
+    .xTruncate = shim_truncate,
+    .xSync = shim_sync,
+    .xFileSize = shim_file_size,
     .xLock = shim_lock,
     .xUnlock = db_unlock,
     .xCheckReservedLock = shim_check_reserved,
-    .xFileControl = db_file_control,
+    .xFileControl = shim_file_control,
     .xSectorSize = shim_sector_size,
     .xDeviceCharacteristics = shim_device_characteristics,
     .xShmMap = shim_shm_map,
     .xShmLock = db_shm_lock,
     .xShmBarrier = shim_shm_barrier,
     .xShmUnmap = shim_shm_unmap,
-    .xFetch = db_fetch,
+    .xFetch = shim_fetch,
     .xUnfetch = shim_unfetch,
 };
 
