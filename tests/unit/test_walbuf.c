@@ -59,6 +59,17 @@ static void exec_ok(sqlite3 *db, const char *sql)
         fail_msg("%s: %s", sql, msg != NULL ? msg : "?");
 }
 
+/* Runs `insert`, which selects from s(x), with s holding 1..n. */
+static void exec_series(sqlite3 *db, int n, const char *insert)
+{
+    char sql[512];
+
+    snprintf(sql, sizeof(sql),
+             "WITH RECURSIVE s(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM s WHERE x < %d) %s", n,
+             insert);
+    exec_ok(db, sql);
+}
+
 static int64_t query_i64(sqlite3 *db, const char *sql)
 {
     sqlite3_stmt *st = NULL;
@@ -124,15 +135,13 @@ static void assert_intact(sqlite3 *db)
  * cache of 50 pages, rolled back: its last frames may still be gathered. */
 static void fill_then_roll_back(sqlite3 *a, bool exclusive)
 {
-    exec_ok(a, "WITH RECURSIVE s(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM s WHERE x < 2000)"
-               " INSERT INTO t (id, k, v) SELECT x, x, zeroblob(500) FROM s");
+    exec_series(a, 2000, "INSERT INTO t (id, k, v) SELECT x, x, zeroblob(500) FROM s");
     exec_ok(a, "PRAGMA wal_checkpoint(TRUNCATE)");
     if (exclusive)
         exec_ok(a, "PRAGMA locking_mode=EXCLUSIVE");
     exec_ok(a, "PRAGMA cache_size=50");
     exec_ok(a, "BEGIN IMMEDIATE");
-    exec_ok(a, "WITH RECURSIVE s(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM s WHERE x < 3000)"
-               " INSERT INTO t (k, v) SELECT x, randomblob(500) FROM s");
+    exec_series(a, 3000, "INSERT INTO t (k, v) SELECT x, randomblob(500) FROM s");
     exec_ok(a, "ROLLBACK");
 }
 
@@ -144,8 +153,7 @@ static void other_writer_commits(sqlite3 *a, sqlite3 *b, sqlite3 *r)
 
     exec_ok(b, "BEGIN IMMEDIATE");
     exec_ok(b, "UPDATE t SET v = zeroblob(300) WHERE id % 3 = 0");
-    exec_ok(b, "WITH RECURSIVE s(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM s WHERE x < 3000)"
-               " INSERT INTO t (k, v) SELECT -x, zeroblob(400) FROM s");
+    exec_series(b, 3000, "INSERT INTO t (k, v) SELECT -x, zeroblob(400) FROM s");
     exec_ok(b, "COMMIT");
     want = query_i64(r, "SELECT SUM(length(v)) FROM t");
     assert_int_equal(want, 666 * 300 + 1334 * 500 + 3000 * 400);
@@ -284,8 +292,7 @@ static void test_failed_write_fails_the_commit(void **state)
     exec_ok(w, "PRAGMA wal_checkpoint(TRUNCATE)");
     exec_ok(w, "PRAGMA cache_size=20");
     exec_ok(w, "BEGIN IMMEDIATE");
-    exec_ok(w, "WITH RECURSIVE s(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM s WHERE x < 3000)"
-               " INSERT INTO c (k, v) SELECT x, randomblob(300) FROM s");
+    exec_series(w, 3000, "INSERT INTO c (k, v) SELECT x, randomblob(300) FROM s");
     fail_writes = 1;
     rc = sqlite3_exec(w, "UPDATE c SET pid = 1 WHERE id <= 3", NULL, NULL, NULL);
     fail_writes = 0;
@@ -365,8 +372,7 @@ static void test_loss_lasts_the_transaction(void **state)
     w = open_writer(f->path);
     exec_ok(w, "PRAGMA wal_autocheckpoint=0");
     exec_ok(w, "CREATE TABLE u (id INTEGER PRIMARY KEY, v BLOB)");
-    exec_ok(w, "WITH RECURSIVE s(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM s WHERE x < 600)"
-               " INSERT INTO t (id, k, v) SELECT x, x, randomblob(3000) FROM s");
+    exec_series(w, 600, "INSERT INTO t (id, k, v) SELECT x, x, randomblob(3000) FROM s");
     exec_ok(w, "PRAGMA wal_checkpoint(TRUNCATE)");
     exec_ok(w, "INSERT INTO u VALUES (1, randomblob(200000))"); /* its pages in the WAL */
     exec_ok(w, "PRAGMA cache_size=10");
@@ -404,14 +410,12 @@ static void test_failure_at_rollback_does_not_stick(void **state)
     exec_ok(a, "PRAGMA wal_checkpoint(TRUNCATE)");
     exec_ok(a, "PRAGMA cache_size=20");
     exec_ok(a, "BEGIN IMMEDIATE");
-    exec_ok(a, "WITH RECURSIVE s(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM s WHERE x < 300)"
-               " INSERT INTO t (k, v) SELECT x, randomblob(3000) FROM s");
+    exec_series(a, 300, "INSERT INTO t (k, v) SELECT x, randomblob(3000) FROM s");
     fail_writes = 1;
     sqlite3_exec(a, "ROLLBACK", NULL, NULL, NULL);
     fail_writes = 0;
     b = open_plain(f->path);
-    exec_ok(b, "WITH RECURSIVE s(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM s WHERE x < 600)"
-               " INSERT INTO t (k, v) SELECT x, randomblob(3000) FROM s");
+    exec_series(b, 600, "INSERT INTO t (k, v) SELECT x, randomblob(3000) FROM s");
     assert_int_equal(query_i64(a, "SELECT COUNT(*) FROM t"), 600);
     exec_ok(a, "INSERT INTO t (k, v) VALUES (-1, x'01')");
     assert_int_equal(query_i64(b, "SELECT COUNT(*) FROM t"), 601);
