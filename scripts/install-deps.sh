@@ -5,7 +5,7 @@ set -euo pipefail
 
 packages=(
   build-essential cmake pkg-config clang-format
-  libmicrohttpd-dev libcurl4-openssl-dev libcjson-dev libsodium-dev libsqlite3-dev
+  libmicrohttpd-dev libcurl4-openssl-dev libcjson-dev libsodium-dev libssl-dev libsqlite3-dev
   libcmocka-dev sqlite3 curl ca-certificates
 )
 if [ "${TTDM_WITH_BENCH:-0}" = 1 ]; then

@@ -1,14 +1,18 @@
-/* crypto.h -- HMAC, hashes, randomness and constant-time compare, on libsodium. */
+/*
+ * crypto.h -- HMAC, hashes, randomness and constant-time compare. SHA-256 and its HMAC run on
+ * libcrypto, which uses the CPU's SHA extensions; the rest on libsodium.
+ */
 #ifndef TTDM_CRYPTO_H
 #define TTDM_CRYPTO_H
 
-#include <sodium.h>
+#include <openssl/types.h>
 #include <stdbool.h>
 #include <stddef.h>
 
 #define TTDM_HMAC_HEX_LEN 64 /* SHA-256 as lower-case hex, without NUL */
 
-/* Initialises libsodium once; safe to call from several threads. Returns 0 or -1. */
+/* Initialises libsodium and libcrypto's SHA-256 once; safe to call from several threads.
+ * Returns 0 or -1. */
 int ttdm_crypto_init(void);
 
 /*
@@ -24,7 +28,8 @@ void ttdm_hmac_sha256_hex(const char *key, size_t key_len, const char *const par
  * threads may share one. Wipe it when done (it is as secret as the key).
  */
 struct ttdm_hmac_key {
-    crypto_auth_hmacsha256_state st;
+    EVP_MD_CTX *inner; /* SHA-256 after the key's inner padded block */
+    EVP_MD_CTX *outer; /* and after its outer one */
 };
 void ttdm_hmac_key_init(struct ttdm_hmac_key *k, const char *key, size_t key_len);
 void ttdm_hmac_key_wipe(struct ttdm_hmac_key *k);
