@@ -266,7 +266,8 @@ int main(int argc, char **argv)
         return 2;
     }
     if (ttdm_crypto_init()) {
-        fprintf(stderr, "loadgen: libsodium could not be initialised\n");
+        fprintf(stderr,
+                "loadgen: the crypto libraries (libsodium, libcrypto) could not be initialised\n");
         return 1;
     }
     signal(SIGPIPE, SIG_IGN);

@@ -107,7 +107,7 @@ struct ttdm_sim *ttdm_sim_start(const struct ttdm_sim_config *cfg)
 
     sim->cfg = *cfg;
     if (ttdm_crypto_init()) {
-        LOG_ERROR("sim", "libsodium cannot be initialised");
+        LOG_ERROR("sim", "the crypto libraries (libsodium, libcrypto) cannot be initialised");
         ttdm_free(sim);
         return NULL;
     }

@@ -55,7 +55,8 @@ enum ttdm_err ttdm_app_start(const struct ttdm_config *cfg, struct ttdm_app **ou
     ttdm_lcache_init(&app->routes, TTDM_ROUTES_SLOTS, TTDM_ROUTES_TTL_MS);
     ttdm_lcache_init(&app->apikeys, TTDM_APIKEYS_SLOTS, TTDM_APIKEYS_TTL_MS);
     if (ttdm_crypto_init()) {
-        snprintf(err, err_size, "libsodium could not be initialised");
+        snprintf(err, err_size,
+                 "the crypto libraries (libsodium, libcrypto) could not be initialised");
         rc = TTDM_ERR_INTERNAL;
         goto fail;
     }

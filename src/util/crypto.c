@@ -7,6 +7,7 @@
 #include "util/crypto.h"
 
 #include <openssl/crypto.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <pthread.h>
 #include <sodium.h>
@@ -20,12 +21,12 @@
 #define SHA256_BYTES 32
 #define SHA256_BLOCK 64
 
-static EVP_MD *g_sha256;
-static pthread_once_t g_sha256_once = PTHREAD_ONCE_INIT;
+static EVP_MD *sha256_md;
+static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
 
 static void sha256_fetch(void)
 {
-    g_sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
+    sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
 }
 
 /* libcrypto fails here only when out of memory (or without its default provider): as with
@@ -33,17 +34,19 @@ static void sha256_fetch(void)
 static void crypto_fail(const char *what)
 {
     fprintf(stderr, "fatal: libcrypto: %s failed\n", what);
+    ERR_print_errors_fp(stderr);
     abort();
 }
 
 /* The SHA-256 implementation, fetched once: a fetch per use costs about as much as hashing a
- * webhook with the CPU's SHA extensions. */
+ * webhook with the CPU's SHA extensions. Never freed: the threads that hash end before the
+ * process does. */
 static const EVP_MD *sha256(void)
 {
-    pthread_once(&g_sha256_once, sha256_fetch);
-    if (!g_sha256)
+    pthread_once(&sha256_once, sha256_fetch);
+    if (!sha256_md)
         crypto_fail("fetching SHA-256");
-    return g_sha256;
+    return sha256_md;
 }
 
 int ttdm_crypto_init(void)
@@ -51,8 +54,8 @@ int ttdm_crypto_init(void)
     /* sodium_init is itself thread-safe and idempotent (returns 1 when already done). */
     if (sodium_init() < 0)
         return -1;
-    pthread_once(&g_sha256_once, sha256_fetch);
-    return g_sha256 ? 0 : -1;
+    pthread_once(&sha256_once, sha256_fetch);
+    return sha256_md ? 0 : -1;
 }
 
 static EVP_MD_CTX *md_ctx_new(void)

@@ -25,7 +25,8 @@ void ttdm_hmac_sha256_hex(const char *key, size_t key_len, const char *const par
 /*
  * An HMAC-SHA256 key prepared once: its two padded key blocks are hashed ahead, which saves
  * two of the about fifteen SHA-256 blocks of a webhook's signature. Not changed by use, so
- * threads may share one. Wipe it when done (it is as secret as the key).
+ * threads may share one. It owns two libcrypto contexts: initialise it once, never copy it by
+ * value, and wipe it once when done (it is as secret as the key; wiping frees the contexts).
  */
 struct ttdm_hmac_key {
     EVP_MD_CTX *inner; /* SHA-256 after the key's inner padded block */
