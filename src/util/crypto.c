@@ -38,9 +38,9 @@ static void crypto_fail(const char *what)
     abort();
 }
 
-/* The SHA-256 implementation, fetched once: a fetch per use costs about as much as hashing a
- * webhook with the CPU's SHA extensions. Never freed: the threads that hash end before the
- * process does. */
+/* The SHA-256 implementation, fetched once: an implicit fetch per use costs about half as much
+ * as hashing a webhook with the CPU's SHA extensions. Never freed: the threads that hash end
+ * before the process does. */
 static const EVP_MD *sha256(void)
 {
     pthread_once(&sha256_once, sha256_fetch);
