@@ -460,6 +460,24 @@ bool h_wait_message_status(struct h_env *env, int64_t message_id, const char *st
     }
 }
 
+bool h_sim_wait_delivered(struct h_env *env, int timeout_ms)
+{
+    for (int waited = 0;; waited += 20) {
+        cJSON *j = NULL;
+        const cJSON *pending;
+        bool done;
+        h_sim(env, "GET", "/sim/webhooks?limit=1", NULL, &j);
+        pending = h_get(j, "pending");
+        done = cJSON_IsNumber(pending) && pending->valuedouble == 0;
+        cJSON_Delete(j);
+        if (done)
+            return true;
+        if (waited >= timeout_ms)
+            return false;
+        h_sleep_ms(20);
+    }
+}
+
 void h_set_clock(struct h_env *env, int64_t offset_ms)
 {
     char body[96];

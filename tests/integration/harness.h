@@ -80,6 +80,10 @@ long h_reply(struct h_env *env, int64_t conversation_id, const char *text, cJSON
 bool h_wait_message_status(struct h_env *env, int64_t message_id, const char *status,
                            int timeout_ms, cJSON **last);
 
+/* Polls the simulator's delivery log until no webhook is waiting or in flight (up to
+ * timeout_ms): every echo and receipt TikTok owes ttdm has been answered, so committed. */
+bool h_sim_wait_delivered(struct h_env *env, int timeout_ms);
+
 /* Moves both processes' clocks to `offset_ms` from real time. */
 void h_set_clock(struct h_env *env, int64_t offset_ms);
 

@@ -611,7 +611,9 @@ static void test_reconnect_story(void **state)
     assert_string_equal(h_str(j, "error.code"), "reconnect_required");
     cJSON_Delete(j);
 
-    /* What must survive the reconnect. */
+    /* What must survive the reconnect, taken once TikTok's echo of the sent reply has been
+     * stored (it updates that reply, and comes on its own time). */
+    assert_true(h_sim_wait_delivered(&env, 10000));
     snprintf(path, sizeof(path), "/api/v1/conversations/%lld/messages", (long long)conv);
     snprintf(ana_path, sizeof(ana_path), "/api/v1/channels/%lld/analytics", (long long)ch);
     convs_before = snapshot(&env, "/api/v1/conversations", conv_drop);
