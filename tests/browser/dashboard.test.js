@@ -303,9 +303,13 @@ describe('dashboard', () => {
     await page.waitForSelector('.attach-preview img');
     const out = page.locator('.msg--out');
     const before = await out.count();
+    // TikTok answers both sends late, after their echoes: each echo is stored first as a
+    // message of its own and merged into the reply when the send is recorded. The screen
+    // must end with the text and then the image, once each.
+    const late = await env.sim('POST', '/sim/faults',
+      { endpoint: 'message/send', kind: 'timeout', process: true, delay_ms: 400, count: 2 });
+    assert.equal(late.status, 200, late.text);
     await page.click('button.send');
-    // TikTok's echo of the image can be stored a moment before the send is, as a row of its
-    // own until the send merges the two: wait for the text and then the image, once each.
     await waitFor('the text, then the image', async () => {
       const types = await out.evaluateAll((els) => els.map((e) => e.getAttribute('data-type')));
       return types.length === before + 2 && types.slice(-2).join() === 'text,image';

@@ -239,6 +239,7 @@ export function render(root, params, ctx) {
     nodes: new Map(),
     versions: new Map(),
     seps: new Map(),
+    unconfirmed: new Set(), // ids this tab's sends were given, not yet in a page
     cursor: null,
     olderLoaded: false,
     error: null,
@@ -450,6 +451,7 @@ export function render(root, params, ctx) {
   function accept(r) {
     if (r.message) {
       thread.messages.set(r.message.id, r.message);
+      thread.unconfirmed.add(r.message.id);
       learnServerTimeAtLeast(r.message.created_at);
     }
     if (r.reply_budget) setBudget(r.reply_budget);
@@ -693,6 +695,7 @@ export function render(root, params, ctx) {
         thread.messages.set(m.id, m);
         learnServerTimeAtLeast(Math.max(m.created_at || 0, m.updated_at || 0));
       }
+      forgetRemoved(msgs);
       if (firstLoad) thread.cursor = msgs.next_cursor;
       setBudget(msgs.reply_budget || conv.reply_budget);
       thread.loaded = true;
@@ -707,6 +710,27 @@ export function render(root, params, ctx) {
       threadError.replaceChildren(callout('error', e.status === 404 ? 'Conversation not found' : null, e.message));
     }
   });
+
+  // A message the server no longer has leaves the screen too: TikTok's echo of a reply,
+  // stored a moment before the reply's send was and then merged into the reply. The newest
+  // page holds every message from its oldest id on (ids only grow, one writer), so a message
+  // from that id on that it lacks is gone, unless this tab's send was given it after the page
+  // was read (an id above the page's newest, not yet in any page).
+  function forgetRemoved(page) {
+    const ids = (page.data || []).map((m) => m.id);
+    if (!ids.length) return;
+    const present = new Set(ids);
+    const lo = page.next_cursor ? Math.min(...ids) : -Infinity;
+    const hi = Math.max(...ids);
+    for (const id of ids) thread.unconfirmed.delete(id);
+    for (const id of [...thread.messages.keys()]) {
+      if (id < lo || present.has(id) || (id > hi && thread.unconfirmed.has(id))) continue;
+      thread.messages.delete(id);
+      thread.nodes.delete(id);
+      thread.versions.delete(id);
+      thread.unconfirmed.delete(id);
+    }
+  }
 
   async function loadOlder() {
     if (!thread.cursor) return;
