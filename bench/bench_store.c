@@ -1,6 +1,5 @@
 /* bench_store.c -- storage ceiling: the webhook rows stored through the store API, no HTTP. */
 #include <pthread.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,13 +34,14 @@ struct bench {
     uint64_t n_events;
     int64_t ts_base_ms;
     int64_t deadline_us;
-    atomic_uint_fast64_t next_seq;
+    uint64_t next_seq;  /* under mu */
+    uint64_t slice_end; /* the submitters stop at this sequence number */
 
     pthread_mutex_t mu;
     pthread_cond_t cond;
     struct slot *free_slots;
     uint64_t submitted, completed, failed;
-    int64_t first_submit_us, last_done_us;
+    int64_t first_submit_us, last_done_us; /* of the current slice */
     struct httpload_hist hist; /* touched by the writer thread only, read after the run */
 };
 
@@ -68,13 +68,18 @@ static void *submitter(void *arg)
 {
     struct bench *b = arg;
     for (;;) {
-        uint64_t seq = atomic_fetch_add(&b->next_seq, 1);
+        uint64_t seq;
         struct slot *sl;
         int64_t now;
 
-        if (seq >= b->n_events || httpload_mono_us() >= b->deadline_us)
+        if (httpload_mono_us() >= b->deadline_us)
             break;
         pthread_mutex_lock(&b->mu);
+        if (b->next_seq >= b->slice_end) {
+            pthread_mutex_unlock(&b->mu);
+            break;
+        }
+        seq = b->next_seq++;
         while (!b->free_slots)
             pthread_cond_wait(&b->cond, &b->mu);
         sl = b->free_slots;
@@ -87,8 +92,9 @@ static void *submitter(void *arg)
         now = httpload_mono_us();
         sl->submitted_us = now;
         pthread_mutex_lock(&b->mu);
-        if (b->submitted++ == 0)
+        if (b->first_submit_us == 0)
             b->first_submit_us = now;
+        b->submitted++;
         pthread_mutex_unlock(&b->mu);
         if (ttdm_store_record_inbound_async(b->store, &sl->in, on_done, sl) != TTDM_OK) {
             fprintf(stderr, "bench_store: the store refused event %llu\n", (unsigned long long)seq);
@@ -129,14 +135,18 @@ static void usage(void)
             "                   [--inflight N (64)] [--threads N (2)] [--conversations N (10000)]\n"
             "                   [--business-ids FILE | --channels N (20)] [--group-commit-max N "
             "(64)]\n"
-            "                   [--durable 0|1 (1)] [--name PREFIX (storage_ceiling)]\n");
+            "                   [--durable 0|1 (1)] [--name PREFIX (storage_ceiling)]\n"
+            "                   [--slices K --go FIFO --done FIFO] (K equal slices, each\n"
+            "                   started by a line on --go and followed by one on --done)\n");
 }
 
 int main(int argc, char **argv)
 {
     static struct bench b;
     char ids[BENCH_MAX_CHANNELS][BENCH_BUSINESS_ID_MAX];
-    const char *db = NULL, *ids_file = NULL, *name = "storage_ceiling";
+    const char *db = NULL, *ids_file = NULL, *name = "storage_ceiling", *go = NULL, *done = NULL;
+    struct httpload_gate gate = {0};
+    int64_t slices = 1, measured_us = 0;
     int64_t events = 150000, inflight = 64, threads = 2, conversations = 10000, channels = 20;
     int64_t gc_max = 64, durable = 1, duration = 60, ws = 0;
     struct ttdm_store_options so;
@@ -161,6 +171,12 @@ int main(int argc, char **argv)
             ids_file = v;
         else if (strcmp(k, "--name") == 0)
             name = v;
+        else if (strcmp(k, "--go") == 0)
+            go = v;
+        else if (strcmp(k, "--done") == 0)
+            done = v;
+        else if (strcmp(k, "--slices") == 0)
+            max = 1000, num = &slices;
         else if (strcmp(k, "--events") == 0)
             num = &events;
         else if (strcmp(k, "--duration") == 0)
@@ -187,7 +203,7 @@ int main(int argc, char **argv)
         }
         i++;
     }
-    if (!db) {
+    if (!db || (slices > 1 && (!go || !done || slices > events))) {
         usage();
         return 2;
     }
@@ -244,16 +260,36 @@ int main(int argc, char **argv)
         slots[i].next_free = b.free_slots;
         b.free_slots = &slots[i];
     }
+    if (slices > 1 && httpload_gate_open(&gate, go, done))
+        return 1;
     written0 = written_bytes();
     b.deadline_us = httpload_mono_us() + duration * 1000000;
-    for (int64_t i = 0; i < threads; i++)
-        pthread_create(&th[i], NULL, submitter, &b);
-    for (int64_t i = 0; i < threads; i++)
-        pthread_join(th[i], NULL);
-    pthread_mutex_lock(&b.mu);
-    while (b.completed < b.submitted)
-        pthread_cond_wait(&b.cond, &b.mu);
-    pthread_mutex_unlock(&b.mu);
+    /* One slice, or K equal ones with pauses between them that are not measured. */
+    for (int64_t k = 1; k <= slices; k++) {
+        int64_t wait_from = httpload_mono_us();
+        if (slices > 1 && !httpload_gate_wait(&gate))
+            break;
+        b.deadline_us += httpload_mono_us() - wait_from; /* a pause is not part of the run */
+        pthread_mutex_lock(&b.mu);
+        b.slice_end = (uint64_t)(events * k / slices);
+        b.first_submit_us = b.last_done_us = 0;
+        pthread_mutex_unlock(&b.mu);
+        for (int64_t i = 0; i < threads; i++)
+            pthread_create(&th[i], NULL, submitter, &b);
+        for (int64_t i = 0; i < threads; i++)
+            pthread_join(th[i], NULL);
+        pthread_mutex_lock(&b.mu);
+        while (b.completed < b.submitted)
+            pthread_cond_wait(&b.cond, &b.mu);
+        if (b.last_done_us > b.first_submit_us && b.first_submit_us)
+            measured_us += b.last_done_us - b.first_submit_us;
+        pthread_mutex_unlock(&b.mu);
+        if (slices > 1)
+            httpload_gate_done(&gate, (int)k);
+        if (httpload_mono_us() >= b.deadline_us)
+            break;
+    }
+    httpload_gate_close(&gate);
     ttdm_store_stats(b.store, &stats);
     /* Before the close, whose checkpoint copies the WAL into the database file. */
     if (written0 >= 0 && b.completed)
@@ -261,7 +297,7 @@ int main(int argc, char **argv)
                 (double)(written_bytes() - written0) / 1024.0 / (double)b.completed);
     ttdm_store_close(b.store);
 
-    elapsed = (double)(b.last_done_us - b.first_submit_us) / 1e6;
+    elapsed = (double)measured_us / 1e6;
     fprintf(stderr,
             "bench_store: %llu events (%llu failed) in %.2f s, %llu commits, %.1f events per "
             "commit, largest %llu, %lld in flight, %lld submitting threads, durable=%lld\n",

@@ -121,8 +121,12 @@ struct engine {
     bool exhausted; /* the source has no more requests, or the limits are reached */
     int in_flight;
     int64_t t0, deadline;
-    int64_t measure_start; /* when the first measured request was written, 0 before */
+    int64_t measure_start; /* when the slice's first measured request was written, 0 before */
     int64_t last_answer;
+    int64_t measured_us; /* the measured time of the slices before this one */
+    uint64_t slice_end;  /* sliced runs: no request from this sequence number on before
+                            the pause */
+    int slices_done;
     int connect_failures;
 };
 
@@ -235,6 +239,8 @@ static bool may_issue(struct engine *e, int64_t now, int64_t *wait_us)
         e->exhausted = true;
         return false;
     }
+    if (e->o->slice && e->next_seq >= e->slice_end)
+        return false; /* the slice is over: the main loop pauses once its answers are in */
     if (e->o->rate <= 0)
         return true;
     due = e->t0 + (int64_t)((double)e->next_seq * 1e6 / e->o->rate);
@@ -271,7 +277,7 @@ static void issue(struct engine *e, struct conn *c)
             c->start_mono = due;
         }
     }
-    if (c->seq == e->o->warmup)
+    if (c->seq >= e->o->warmup && e->measure_start == 0)
         e->measure_start = c->start_mono;
     for (;;) {
         n = send(c->fd, req.data, req.len, MSG_NOSIGNAL);
@@ -471,6 +477,14 @@ static void on_event(struct engine *e, struct conn *c, uint32_t events)
         on_readable(e, c);
 }
 
+/* Adds the slice that just ended (or the whole run, when it is not sliced) to the time measured. */
+static void end_slice(struct engine *e)
+{
+    if (e->measure_start && e->last_answer > e->measure_start)
+        e->measured_us += e->last_answer - e->measure_start;
+    e->measure_start = 0;
+}
+
 int httpload_run(const struct httpload_opts *o, struct httpload_result *r)
 {
     struct engine e;
@@ -496,6 +510,7 @@ int httpload_run(const struct httpload_opts *o, struct httpload_result *r)
     }
     e.t0 = httpload_mono_us();
     e.deadline = e.t0 + (int64_t)(o->max_seconds * 1e6);
+    e.slice_end = o->slice;
 
     for (;;) {
         int64_t now = httpload_mono_us();
@@ -522,6 +537,20 @@ int httpload_run(const struct httpload_opts *o, struct httpload_result *r)
         }
         if (e.exhausted && e.in_flight == 0)
             break;
+        if (o->slice && !e.exhausted && e.next_seq >= e.slice_end && e.in_flight == 0) {
+            /* Between two slices: the time until the next one starts is not measured, and
+             * does not count against the run's time limit. */
+            int64_t paused = httpload_mono_us();
+            end_slice(&e);
+            if (!o->pause || !o->pause(o->ud, ++e.slices_done)) {
+                e.exhausted = true;
+                continue;
+            }
+            paused = httpload_mono_us() - paused;
+            e.deadline += paused;
+            e.slice_end += o->slice;
+            continue;
+        }
         if (e.exhausted && now > e.deadline + DRAIN_GRACE_US) {
             fprintf(stderr, "httpload: %d request(s) still unanswered after the grace period\n",
                     e.in_flight);
@@ -545,8 +574,8 @@ int httpload_run(const struct httpload_opts *o, struct httpload_result *r)
         for (int i = 0; i < n; i++)
             on_event(&e, events[i].data.ptr, events[i].events);
     }
-    if (e.measure_start && e.last_answer > e.measure_start)
-        r->elapsed_s = (double)(e.last_answer - e.measure_start) / 1e6;
+    end_slice(&e);
+    r->elapsed_s = (double)e.measured_us / 1e6;
     for (int i = 0; i < o->connections; i++) {
         conn_close(&e, &e.conns[i]);
         ttdm_free(e.conns[i].in);
@@ -554,4 +583,40 @@ int httpload_run(const struct httpload_opts *o, struct httpload_result *r)
     ttdm_free(e.conns);
     close(e.ep);
     return rc;
+}
+
+/* ---- the gate between slices ------------------------------------------------------------ */
+
+int httpload_gate_open(struct httpload_gate *g, const char *go_path, const char *done_path)
+{
+    g->go = fopen(go_path, "r");
+    g->done = g->go ? fopen(done_path, "w") : NULL;
+    if (!g->done) {
+        fprintf(stderr, "bench: cannot open the gate %s / %s: %s\n", go_path, done_path,
+                strerror(errno));
+        httpload_gate_close(g);
+        return -1;
+    }
+    return 0;
+}
+
+bool httpload_gate_wait(struct httpload_gate *g)
+{
+    char line[64];
+    return fgets(line, sizeof(line), g->go) != NULL;
+}
+
+void httpload_gate_done(struct httpload_gate *g, int n)
+{
+    fprintf(g->done, "done %d\n", n);
+    fflush(g->done);
+}
+
+void httpload_gate_close(struct httpload_gate *g)
+{
+    if (g->go)
+        fclose(g->go);
+    if (g->done)
+        fclose(g->done);
+    g->go = g->done = NULL;
 }

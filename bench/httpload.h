@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 /*
  * Latency histogram in microseconds: exact below 128 µs, then 64 buckets per power of two
@@ -46,6 +47,12 @@ typedef bool (*httpload_next_fn)(void *ud, uint64_t seq, struct httpload_req *ou
 typedef void (*httpload_done_fn)(void *ud, uint64_t seq, int status, const char *body,
                                  size_t body_len, int64_t start_wall_us, int64_t latency_us);
 
+/*
+ * Called between two slices of a sliced run (see httpload_opts.slice) with nothing in
+ * flight; returns when the next slice may start, or false to end the run there.
+ */
+typedef bool (*httpload_pause_fn)(void *ud, int slices_done);
+
 struct httpload_opts {
     uint16_t port;         /* on 127.0.0.1, the only address the engine talks to */
     int connections;       /* concurrent keep-alive connections, each one request in flight */
@@ -54,6 +61,10 @@ struct httpload_opts {
     double rate;           /* requests per second, evenly paced (latency from when each was
                               due); 0 = as fast as answered */
     uint64_t warmup;       /* the first `warmup` requests are sent but not measured */
+    uint64_t slice;        /* > 0: after every `slice` requests, wait for all their answers,
+                              then call `pause`; the time paused is not measured. Unpaced
+                              runs only */
+    httpload_pause_fn pause;
     httpload_next_fn next;
     httpload_done_fn done; /* may be NULL */
     void *ud;
@@ -68,12 +79,31 @@ struct httpload_result {
     uint64_t failed;     /* requests lost to a connection error or left unanswered */
     int first_bad_status;
     char first_bad_body[200];
-    double elapsed_s; /* first measured request written .. last measured answer */
+    double elapsed_s; /* first measured request written .. last measured answer, without
+                         the pauses between slices */
     struct httpload_hist hist;
 };
 
 /* Runs the load; returns 0, or -1 when nothing could connect. Prints problems to stderr. */
 int httpload_run(const struct httpload_opts *o, struct httpload_result *r);
+
+/*
+ * A sliced run's gate, shared with the script that runs two benchmarks in turns: before
+ * each slice the tool reads one line from the `go` FIFO, after it writes one line to the
+ * `done` FIFO. The script holds both open read-write, so neither open blocks.
+ */
+struct httpload_gate {
+    FILE *go;
+    FILE *done;
+};
+
+/* Opens both FIFOs; 0, or -1 after printing why. */
+int httpload_gate_open(struct httpload_gate *g, const char *go_path, const char *done_path);
+/* Waits for the next "go"; false when the script closed the FIFO (end the run). */
+bool httpload_gate_wait(struct httpload_gate *g);
+/* Says that slice n (1, 2, ...) is over. */
+void httpload_gate_done(struct httpload_gate *g, int n);
+void httpload_gate_close(struct httpload_gate *g);
 
 /* Monotonic and wall clocks in microseconds. */
 int64_t httpload_mono_us(void);

@@ -32,6 +32,7 @@ struct source {
     uint64_t n_built;
     /* built on demand (long runs) */
     char scratch[REQ_MAX];
+    struct httpload_gate gate; /* sliced runs */
 };
 
 static void usage(void)
@@ -48,7 +49,9 @@ static void usage(void)
             "  --connections N (64)  --requests N (100000)  --duration SECONDS (10)\n"
             "  --warmup N (0)  --rate REQ_PER_S (0 = as fast as answered)\n"
             "  --business-ids FILE  --conversations N (10000)  --seq-base N (0)\n"
-            "  --limit N (50, list page size)  --name PREFIX (figure names, default MODE)\n");
+            "  --limit N (50, list page size)  --name PREFIX (figure names, default MODE)\n"
+            "  --slices K --go FIFO --done FIFO  (K equal slices, each started by a line on\n"
+            "            --go and followed by a line on --done; unpaced runs only)\n");
 }
 
 /* Builds request seq of a webhook-shaped mode into out; returns its length (0 on error). */
@@ -197,9 +200,19 @@ static int parse_number(const char *v, const char *name, int64_t min, int64_t ma
     return 0;
 }
 
+/* Between two slices: says the last one is over, waits for the next. */
+static bool pause_between(void *ud, int slices_done)
+{
+    struct source *s = ud;
+    httpload_gate_done(&s->gate, slices_done);
+    return httpload_gate_wait(&s->gate);
+}
+
 int main(int argc, char **argv)
 {
     static struct source src;
+    const char *go = NULL, *done = NULL;
+    int64_t slices = 1;
     struct httpload_opts o;
     struct httpload_result r;
     const char *ids_file = NULL, *cursors = NULL, *api_key = NULL, *name = NULL;
@@ -253,6 +266,12 @@ int main(int argc, char **argv)
             api_key = val;
         else if ((val = arg_value(argc, argv, &i, "--name")))
             name = val;
+        else if ((val = arg_value(argc, argv, &i, "--slices")))
+            bad = parse_number(val, "--slices", 1, 1000, &slices);
+        else if ((val = arg_value(argc, argv, &i, "--go")))
+            go = val;
+        else if ((val = arg_value(argc, argv, &i, "--done")))
+            done = val;
         else {
             fprintf(stderr, "loadgen: unknown option %s\n", argv[i]);
             usage();
@@ -263,6 +282,11 @@ int main(int argc, char **argv)
     }
     if (!port) {
         fprintf(stderr, "loadgen: --port is required\n");
+        return 2;
+    }
+    if (slices > 1 && (!go || !done || rate > 0 || slices > requests)) {
+        fprintf(stderr, "loadgen: --slices needs --go and --done, no --rate, and at most "
+                        "--requests slices\n");
         return 2;
     }
     if (ttdm_crypto_init()) {
@@ -307,7 +331,19 @@ int main(int argc, char **argv)
     o.warmup = (uint64_t)warmup;
     o.next = next_request;
     o.ud = &src;
+    if (slices > 1) {
+        o.slice = ((uint64_t)requests + (uint64_t)slices - 1) / (uint64_t)slices;
+        o.pause = pause_between;
+        if (httpload_gate_open(&src.gate, go, done))
+            return 1;
+        if (!httpload_gate_wait(&src.gate)) /* the first slice's go */
+            return 1;
+    }
     rc = httpload_run(&o, &r);
+    if (slices > 1) {
+        httpload_gate_done(&src.gate, (int)slices);
+        httpload_gate_close(&src.gate);
+    }
     fprintf(stderr,
             "loadgen %s: sent %llu, answered %llu, measured %llu (2xx %llu, other %llu), "
             "failed %llu, %.2f s, %lld connections\n",
