@@ -30,6 +30,8 @@ static const struct ttdm_cfg_entry table[] = {
     S(public_url, "", "base URL browsers and TikTok use to reach ttdm (default http://ADDR:PORT)"),
     I(http_workers, "16", 1, 256, "threads that run request handlers (storage, TikTok calls)"),
     I(http_event_threads, "1", 1, 16, "libmicrohttpd epoll threads"),
+    I(http_connection_memory_bytes, "16384", 8192, 1048576,
+      "memory of each HTTP connection; request line and headers get about half (431 above)"),
     I(max_body_bytes, "5242880", 1024, 67108864, "largest request body accepted (413 above)"),
     I(max_webhook_bytes, "65536", 1024, 1048576, "largest TikTok webhook body accepted"),
     S(log_level, "info", "debug, info, warn, error or off"),

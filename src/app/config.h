@@ -22,6 +22,7 @@ struct ttdm_config {
     char public_url[TTDM_PATH_MAX];
     int64_t http_workers;
     int64_t http_event_threads;
+    int64_t http_connection_memory_bytes;
     int64_t max_body_bytes;
     int64_t max_webhook_bytes;
     char log_level[16];

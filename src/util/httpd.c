@@ -116,7 +116,10 @@ void ttdm_httpd_config_default(struct ttdm_httpd_config *cfg)
     cfg->event_threads = 1;
     cfg->connection_limit = 1024;
     cfg->timeout_s = 60;
-    cfg->max_header_bytes = 32 * 1024;
+    /* libmicrohttpd zeroes all of it after every request: at 16 KiB instead of 32 the event
+     * thread and the writer beside it do measurably less (PERFORMANCE.md, ninth round).
+     * The request line and headers must fit in about half of it. */
+    cfg->max_header_bytes = 16 * 1024;
     cfg->heartbeat_s = 15;
     cfg->stop_wait_ms = 60000;
 }

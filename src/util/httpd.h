@@ -61,7 +61,8 @@ struct ttdm_httpd_config {
     unsigned event_threads; /* MHD epoll threads, >= 1 */
     unsigned connection_limit;
     unsigned timeout_s;      /* idle connection timeout */
-    size_t max_header_bytes; /* per-connection memory for the request line and headers */
+    size_t max_header_bytes; /* libmicrohttpd's memory per connection; the request line and
+                                headers must fit in about half of it, or get its 431 */
     unsigned heartbeat_s;    /* keep-alive interval of streams */
     unsigned stop_wait_ms;   /* how long ttdm_httpd_stop waits for deferred answers */
 };

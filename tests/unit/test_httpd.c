@@ -8,6 +8,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -219,6 +220,13 @@ static void on_request(void *ud, const struct ttdm_http_request *req,
         pthread_create(&producer, NULL, produce, &ticker);
         return;
     }
+    if (strcmp(req->path, "/cookie") == 0) {
+        const char *cookie = ttdm_http_header(req, "Cookie");
+        char len[32];
+        int n = snprintf(len, sizeof(len), "%zu", cookie ? strlen(cookie) : 0);
+        ttdm_http_resp_bytes(resp, 200, "text/plain", len, (size_t)n);
+        return;
+    }
     if (strcmp(req->path, "/endless") == 0) {
         ttdm_http_resp_stream(resp, "text/event-stream", on_pull_endless, on_endless_gone, NULL);
         return;
@@ -279,6 +287,61 @@ static void test_body_limit_and_echo(void **state)
     assert_memory_equal(out, big, 1024);
     assert_int_equal(get(h, "POST", "/echo", "", 0, out, sizeof(out)), 200);
     assert_string_equal(out, "");
+    ttdm_httpd_stop(h);
+    (void)state;
+}
+
+/* GET /cookie with a Cookie header of `len` bytes; the answer is what the server saw. */
+static long get_with_cookie(struct ttdm_httpd *h, size_t len, char *out, size_t out_size)
+{
+    struct ttdm_httpc *c = ttdm_httpc_new();
+    struct ttdm_httpc_req req = {0};
+    struct ttdm_httpc_resp resp;
+    char url[128];
+    char *header = malloc(len + 9);
+    const char *headers[2] = {header, NULL};
+    long status;
+
+    memcpy(header, "Cookie: ", 8);
+    memset(header + 8, 'c', len);
+    header[8 + len] = '\0';
+    snprintf(url, sizeof(url), "http://127.0.0.1:%u/cookie", (unsigned)ttdm_httpd_port(h));
+    req.method = "GET";
+    req.url = url;
+    req.headers = headers;
+    req.timeout_ms = 5000;
+    ttdm_httpc_do(c, &req, &resp);
+    status = resp.status;
+    snprintf(out, out_size, "%s", ttdm_buf_str(&resp.body));
+    ttdm_httpc_resp_cleanup(&resp);
+    ttdm_httpc_free(c);
+    free(header);
+    return status;
+}
+
+/* The request line and headers must fit in about half of a connection's memory: 7 KiB of
+ * headers fit in the default 16 KiB, 9 KiB get 431 and the server goes on answering; with
+ * 32 KiB, 12 KiB fit. */
+static void test_header_limit(void **state)
+{
+    struct ttdm_httpd_config cfg;
+    struct ttdm_httpd *h = start();
+    char out[256];
+
+    assert_int_equal(get_with_cookie(h, 7 * 1024, out, sizeof(out)), 200);
+    assert_string_equal(out, "7168");
+    assert_int_equal(get_with_cookie(h, 9 * 1024, out, sizeof(out)), 431);
+    assert_int_equal(get_with_cookie(h, 100, out, sizeof(out)), 200);
+    assert_string_equal(out, "100");
+    ttdm_httpd_stop(h);
+
+    ttdm_httpd_config_default(&cfg);
+    cfg.workers = 2;
+    cfg.max_header_bytes = 32 * 1024;
+    h = ttdm_httpd_start(&cfg, on_request, is_inline, NULL);
+    assert_non_null(h);
+    assert_int_equal(get_with_cookie(h, 12 * 1024, out, sizeof(out)), 200);
+    assert_string_equal(out, "12288");
     ttdm_httpd_stop(h);
     (void)state;
 }
@@ -566,6 +629,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_body_limit_and_echo),
+        cmocka_unit_test(test_header_limit),
         cmocka_unit_test(test_deferred_answer),
         cmocka_unit_test(test_static_bodies),
         cmocka_unit_test(test_static_headers),
