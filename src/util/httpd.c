@@ -5,6 +5,7 @@
 #include <microhttpd.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +29,7 @@ enum req_state {
 struct req_ctx {
     struct ttdm_http_response resp; /* first: a deferred handle is the response's address */
     struct ttdm_http_request req;
+    struct ttdm_httpd *h;
     struct ttdm_buf body;
     bool too_big;
     bool counted;   /* counted in ttdm_httpd.unanswered until on_completed */
@@ -40,7 +42,8 @@ struct req_ctx {
     enum req_state state;
     ttdm_http_render_fn render; /* ttdm_http_finish_render: writes resp on the event thread */
     void *render_ud;
-    struct req_ctx *next; /* worker queue link */
+    struct req_ctx *next;        /* worker queue link */
+    struct req_ctx *resume_next; /* ttdm_httpd.resume link */
 };
 
 /* A render left by ttdm_http_finish_render runs once, here or when the connection ends. */
@@ -91,6 +94,9 @@ struct ttdm_httpd {
     atomic_bool closing;
     pthread_t *workers;
     unsigned n_workers;
+    /* Connections answered on other threads, to be resumed by the event thread (see
+     * resume_soon): NULL, RESUME_ARMED, or a list ending in RESUME_ARMED. */
+    _Atomic(struct req_ctx *) resume;
     struct ttdm_http_stream *streams; /* live streams, under lock */
     unsigned n_streams;
     pthread_t heartbeat_thread;
@@ -106,6 +112,57 @@ struct ttdm_httpd {
         _Atomic(struct MHD_Response *) mr;
     } shared[SHARED_RESPONSES];
 };
+
+/*
+ * Resuming a connection costs its caller libmicrohttpd's lock and a write to its wake-up
+ * descriptor, and the write wakes the event thread. The writer answers a whole commit's
+ * webhooks at once, on its serial path, so other threads resume only the first connection
+ * of a burst themselves; the event thread resumes the rest in its next callback, which that
+ * first connection guarantees (libmicrohttpd calls on_access for its answer, or
+ * on_completed when it is gone).
+ */
+#define RESUME_ARMED ((struct req_ctx *)(uintptr_t)1)
+
+/* Resumes ctx's connection, now or from the event thread's next callback. Any thread. */
+static void resume_soon(struct ttdm_httpd *h, struct req_ctx *ctx)
+{
+    struct req_ctx *old = atomic_load(&h->resume);
+    for (;;) {
+        if (old == NULL) {
+            if (atomic_compare_exchange_weak(&h->resume, &old, RESUME_ARMED)) {
+                MHD_resume_connection(ctx->req.conn);
+                return;
+            }
+            continue;
+        }
+        ctx->resume_next = old;
+        if (atomic_compare_exchange_weak(&h->resume, &old, ctx))
+            return;
+    }
+}
+
+/* Resumes what resume_soon left; on the event thread, at the start of every callback. */
+static void resume_pending(struct ttdm_httpd *h)
+{
+    struct req_ctx *list = atomic_load(&h->resume);
+    while (list != NULL) {
+        if (list == RESUME_ARMED) {
+            if (atomic_compare_exchange_weak(&h->resume, &list, NULL))
+                return;
+            continue;
+        }
+        if (!atomic_compare_exchange_weak(&h->resume, &list, RESUME_ARMED))
+            continue;
+        /* Each resume makes libmicrohttpd call back for that connection, so the sentinel
+         * stays armed until a callback finds nothing more. */
+        while (list != RESUME_ARMED) {
+            struct req_ctx *next = list->resume_next; /* ctx may be gone once resumed */
+            MHD_resume_connection(list->req.conn);
+            list = next;
+        }
+        list = atomic_load(&h->resume);
+    }
+}
 
 void ttdm_httpd_config_default(struct ttdm_httpd_config *cfg)
 {
@@ -265,6 +322,7 @@ static ssize_t on_stream_read(void *cls, uint64_t pos, char *buf, size_t max)
     bool heartbeat;
     long n;
 
+    resume_pending(st->h);
     pthread_mutex_lock(&st->lock);
     if (st->closing) {
         pthread_mutex_unlock(&st->lock);
@@ -493,11 +551,11 @@ static void *worker_main(void *arg)
         h->handler(h->ud, &ctx->req, &ctx->resp);
         if (ctx->deferred) {
             if (atomic_fetch_sub(&ctx->pending, 1) == 1)
-                MHD_resume_connection(ctx->req.conn);
+                resume_soon(h, ctx);
             continue;
         }
         ctx->state = REQ_DONE;
-        MHD_resume_connection(ctx->req.conn);
+        resume_soon(h, ctx);
     }
 }
 
@@ -533,10 +591,9 @@ void ttdm_http_finish_render(struct ttdm_http_deferred *d, ttdm_http_render_fn r
 void ttdm_http_finish(struct ttdm_http_deferred *d)
 {
     struct req_ctx *ctx = (struct req_ctx *)(void *)d;
-    struct MHD_Connection *conn = ctx->req.conn;
     ctx->state = REQ_DONE;
     if (atomic_fetch_sub(&ctx->pending, 1) == 1)
-        MHD_resume_connection(conn);
+        resume_soon(ctx->h, ctx);
 }
 
 /* Answers 503 on the event thread: the server is stopping and takes no new work. */
@@ -558,9 +615,11 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
     struct ttdm_httpd *h = cls;
     struct req_ctx *ctx = *con_cls;
 
+    resume_pending(h);
     if (!ctx) {
         const char *cl;
         ctx = ttdm_calloc(1, sizeof(*ctx));
+        ctx->h = h;
         ctx->req.method = method;
         ctx->req.path = url;
         ctx->req.conn = conn;
@@ -658,6 +717,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 {
     struct ttdm_httpd *h = cls;
     struct req_ctx *ctx = *con_cls;
+    resume_pending(h);
     if (!ctx)
         return;
     if (ctx->held)

@@ -63,6 +63,22 @@ static void *finish_render_later(void *arg)
     return NULL;
 }
 
+/* Like the store's writer: one thread answers a whole batch of deferred requests at once. */
+#define BATCH 32
+static pthread_mutex_t batch_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct ttdm_http_deferred *batch[BATCH];
+static int batch_n;
+
+static void *finish_batch(void *arg)
+{
+    (void)arg;
+    for (int i = 0; i < BATCH; i++) {
+        ttdm_http_resp_bytes(ttdm_http_deferred_response(batch[i]), 201, "text/plain", "later", 5);
+        ttdm_http_finish(batch[i]);
+    }
+    return NULL;
+}
+
 /* A stream that sends "tick N" each time it is woken, and ends after 3. */
 struct ticker {
     pthread_mutex_t lock;
@@ -147,6 +163,22 @@ static void on_request(void *ud, const struct ttdm_http_request *req,
         assert_true(req->on_event_thread);
         pthread_create(&t, NULL, finish_later, d);
         pthread_detach(t);
+        return;
+    }
+    if (strcmp(req->path, "/inline/batched") == 0) {
+        /* Deferred until BATCH of them wait, then all finished by one thread. */
+        pthread_t t;
+        bool last;
+        pthread_mutex_lock(&batch_lock);
+        batch[batch_n++] = ttdm_http_defer(resp);
+        last = batch_n == BATCH;
+        if (last)
+            batch_n = 0;
+        pthread_mutex_unlock(&batch_lock);
+        if (last) {
+            pthread_create(&t, NULL, finish_batch, NULL);
+            pthread_detach(t);
+        }
         return;
     }
     if (strcmp(req->path, "/inline/rendered") == 0) {
@@ -474,6 +506,34 @@ static void on_multi_done(void *ud, int rc, const struct ttdm_httpc_resp *resp)
         multi_ok++;
 }
 
+/* A batch answered at once by one thread: the first connection is resumed by that thread,
+ * the event thread resumes the others; every answer arrives, twice in a row. */
+static void test_batch_answered_by_one_thread(void **state)
+{
+    struct ttdm_httpd *h = start();
+    struct ttdm_httpc_multi *m = ttdm_httpc_multi_new(BATCH);
+    struct ttdm_httpc_req req = {0};
+    char url[128];
+
+    snprintf(url, sizeof(url), "http://127.0.0.1:%u/inline/batched", (unsigned)ttdm_httpd_port(h));
+    req.method = "POST";
+    req.url = url;
+    req.body = "x";
+    req.body_len = 1;
+    req.timeout_ms = 5000;
+    multi_ok = 0;
+    for (int round = 0; round < 2; round++) {
+        for (int i = 0; i < BATCH; i++)
+            assert_int_equal(ttdm_httpc_multi_add(m, &req, on_multi_done, NULL), 0);
+        while (ttdm_httpc_multi_running(m) > 0)
+            ttdm_httpc_multi_run(m, 1000);
+        assert_int_equal(multi_ok, (round + 1) * BATCH);
+    }
+    ttdm_httpc_multi_free(m);
+    ttdm_httpd_stop(h);
+    (void)state;
+}
+
 static void test_many_transfers_on_one_thread(void **state)
 {
     struct ttdm_httpd *h = start();
@@ -636,6 +696,7 @@ int main(void)
         cmocka_unit_test(test_inline_routes),
         cmocka_unit_test(test_rendered_on_the_event_thread),
         cmocka_unit_test(test_many_transfers_on_one_thread),
+        cmocka_unit_test(test_batch_answered_by_one_thread),
         cmocka_unit_test(test_stream_woken_from_another_thread),
         cmocka_unit_test(test_stop_ends_parked_streams),
         cmocka_unit_test(test_stop_waits_for_deferred_answers),
