@@ -141,26 +141,36 @@ static void resume_soon(struct ttdm_httpd *h, struct req_ctx *ctx)
     }
 }
 
-/* Resumes what resume_soon left; on the event thread, at the start of every callback. */
+/*
+ * Resumes what resume_soon left, in the order it was answered; on the event thread, at the
+ * start of every callback. It takes the list once: each connection it resumes brings
+ * another callback, so later additions wait for that one instead of holding this one. Only
+ * a callback that finds nothing left disarms.
+ */
 static void resume_pending(struct ttdm_httpd *h)
 {
-    struct req_ctx *list = atomic_load(&h->resume);
-    while (list != NULL) {
+    struct req_ctx *list = atomic_load(&h->resume), *fifo = NULL;
+    for (;;) {
+        if (list == NULL)
+            return;
         if (list == RESUME_ARMED) {
             if (atomic_compare_exchange_weak(&h->resume, &list, NULL))
                 return;
-            continue;
+            continue; /* something was added: take it */
         }
-        if (!atomic_compare_exchange_weak(&h->resume, &list, RESUME_ARMED))
-            continue;
-        /* Each resume makes libmicrohttpd call back for that connection, so the sentinel
-         * stays armed until a callback finds nothing more. */
-        while (list != RESUME_ARMED) {
-            struct req_ctx *next = list->resume_next; /* ctx may be gone once resumed */
-            MHD_resume_connection(list->req.conn);
-            list = next;
-        }
-        list = atomic_load(&h->resume);
+        if (atomic_compare_exchange_weak(&h->resume, &list, RESUME_ARMED))
+            break;
+    }
+    while (list != RESUME_ARMED) { /* newest first: reverse it */
+        struct req_ctx *next = list->resume_next;
+        list->resume_next = fifo;
+        fifo = list;
+        list = next;
+    }
+    while (fifo) {
+        struct req_ctx *next = fifo->resume_next; /* fifo may be gone once resumed */
+        MHD_resume_connection(fifo->req.conn);
+        fifo = next;
     }
 }
 

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -534,6 +535,55 @@ static void test_batch_answered_by_one_thread(void **state)
     (void)state;
 }
 
+/* A connection to the server, with a 5 s limit on every read. */
+static int raw_connect(struct ttdm_httpd *h)
+{
+    struct sockaddr_in addr = {0};
+    struct timeval tv = {5, 0};
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(fd >= 0);
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(ttdm_httpd_port(h));
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(connect(fd, (struct sockaddr *)&addr, sizeof(addr)), 0);
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    return fd;
+}
+
+/* The first connection of the batch, the one its finishing thread resumes itself, is gone by
+ * then: the event thread must still resume the others. */
+static void test_batch_whose_first_client_left(void **state)
+{
+    static const char req[] =
+        "POST /inline/batched HTTP/1.1\r\nHost: t\r\nContent-Length: 1\r\n\r\nx";
+    struct ttdm_httpd *h = start();
+    int fds[BATCH], waiting = 0;
+    char buf[256];
+
+    for (int i = 0; i < BATCH; i++)
+        fds[i] = raw_connect(h);
+    assert_int_equal(send(fds[0], req, sizeof(req) - 1, 0), (ssize_t)sizeof(req) - 1);
+    for (int tries = 0; tries < 500 && waiting == 0; tries++) {
+        usleep(2000);
+        pthread_mutex_lock(&batch_lock);
+        waiting = batch_n;
+        pthread_mutex_unlock(&batch_lock);
+    }
+    assert_int_equal(waiting, 1);
+    close(fds[0]);
+    for (int i = 1; i < BATCH; i++)
+        assert_int_equal(send(fds[i], req, sizeof(req) - 1, 0), (ssize_t)sizeof(req) - 1);
+    for (int i = 1; i < BATCH; i++) {
+        ssize_t n = recv(fds[i], buf, sizeof(buf) - 1, 0);
+        assert_true(n > 12);
+        buf[n] = '\0';
+        assert_memory_equal(buf, "HTTP/1.1 201", 12);
+        close(fds[i]);
+    }
+    ttdm_httpd_stop(h);
+    (void)state;
+}
+
 static void test_many_transfers_on_one_thread(void **state)
 {
     struct ttdm_httpd *h = start();
@@ -697,6 +747,7 @@ int main(void)
         cmocka_unit_test(test_rendered_on_the_event_thread),
         cmocka_unit_test(test_many_transfers_on_one_thread),
         cmocka_unit_test(test_batch_answered_by_one_thread),
+        cmocka_unit_test(test_batch_whose_first_client_left),
         cmocka_unit_test(test_stream_woken_from_another_thread),
         cmocka_unit_test(test_stop_ends_parked_streams),
         cmocka_unit_test(test_stop_waits_for_deferred_answers),
