@@ -279,8 +279,11 @@ static struct ttdm_httpd *start(void)
     return h;
 }
 
-static long get(struct ttdm_httpd *h, const char *method, const char *path, const char *body,
-                size_t body_len, char *out, size_t out_size)
+/* One request with optional extra headers ("Name: value", NULL-terminated); the answer's
+ * body goes to out. */
+static long request(struct ttdm_httpd *h, const char *method, const char *path,
+                    const char *const *headers, const char *body, size_t body_len, char *out,
+                    size_t out_size)
 {
     struct ttdm_httpc *c = ttdm_httpc_new();
     struct ttdm_httpc_req req = {0};
@@ -291,6 +294,7 @@ static long get(struct ttdm_httpd *h, const char *method, const char *path, cons
     snprintf(url, sizeof(url), "http://127.0.0.1:%u%s", (unsigned)ttdm_httpd_port(h), path);
     req.method = method;
     req.url = url;
+    req.headers = headers;
     req.body = body;
     req.body_len = body_len;
     req.timeout_ms = 5000;
@@ -300,6 +304,12 @@ static long get(struct ttdm_httpd *h, const char *method, const char *path, cons
     ttdm_httpc_resp_cleanup(&resp);
     ttdm_httpc_free(c);
     return status;
+}
+
+static long get(struct ttdm_httpd *h, const char *method, const char *path, const char *body,
+                size_t body_len, char *out, size_t out_size)
+{
+    return request(h, method, path, NULL, body, body_len, out, out_size);
 }
 
 static void test_body_limit_and_echo(void **state)
@@ -327,10 +337,6 @@ static void test_body_limit_and_echo(void **state)
 /* GET /cookie with a Cookie header of `len` bytes; the answer is what the server saw. */
 static long get_with_cookie(struct ttdm_httpd *h, size_t len, char *out, size_t out_size)
 {
-    struct ttdm_httpc *c = ttdm_httpc_new();
-    struct ttdm_httpc_req req = {0};
-    struct ttdm_httpc_resp resp;
-    char url[128];
     char *header = malloc(len + 9);
     const char *headers[2] = {header, NULL};
     long status;
@@ -338,16 +344,7 @@ static long get_with_cookie(struct ttdm_httpd *h, size_t len, char *out, size_t 
     memcpy(header, "Cookie: ", 8);
     memset(header + 8, 'c', len);
     header[8 + len] = '\0';
-    snprintf(url, sizeof(url), "http://127.0.0.1:%u/cookie", (unsigned)ttdm_httpd_port(h));
-    req.method = "GET";
-    req.url = url;
-    req.headers = headers;
-    req.timeout_ms = 5000;
-    ttdm_httpc_do(c, &req, &resp);
-    status = resp.status;
-    snprintf(out, out_size, "%s", ttdm_buf_str(&resp.body));
-    ttdm_httpc_resp_cleanup(&resp);
-    ttdm_httpc_free(c);
+    status = request(h, "GET", "/cookie", headers, NULL, 0, out, out_size);
     free(header);
     return status;
 }
@@ -507,21 +504,29 @@ static void on_multi_done(void *ud, int rc, const struct ttdm_httpc_resp *resp)
         multi_ok++;
 }
 
+/* req: POST of the one-byte body "x" to path; url is its storage. */
+static void post_x(struct ttdm_httpd *h, const char *path, char *url, size_t url_size,
+                   struct ttdm_httpc_req *req)
+{
+    snprintf(url, url_size, "http://127.0.0.1:%u%s", (unsigned)ttdm_httpd_port(h), path);
+    memset(req, 0, sizeof(*req));
+    req->method = "POST";
+    req->url = url;
+    req->body = "x";
+    req->body_len = 1;
+    req->timeout_ms = 5000;
+}
+
 /* A batch answered at once by one thread: the first connection is resumed by that thread,
  * the event thread resumes the others; every answer arrives, twice in a row. */
 static void test_batch_answered_by_one_thread(void **state)
 {
     struct ttdm_httpd *h = start();
     struct ttdm_httpc_multi *m = ttdm_httpc_multi_new(BATCH);
-    struct ttdm_httpc_req req = {0};
+    struct ttdm_httpc_req req;
     char url[128];
 
-    snprintf(url, sizeof(url), "http://127.0.0.1:%u/inline/batched", (unsigned)ttdm_httpd_port(h));
-    req.method = "POST";
-    req.url = url;
-    req.body = "x";
-    req.body_len = 1;
-    req.timeout_ms = 5000;
+    post_x(h, "/inline/batched", url, sizeof(url), &req);
     multi_ok = 0;
     for (int round = 0; round < 2; round++) {
         for (int i = 0; i < BATCH; i++)
@@ -588,17 +593,12 @@ static void test_many_transfers_on_one_thread(void **state)
 {
     struct ttdm_httpd *h = start();
     struct ttdm_httpc_multi *m = ttdm_httpc_multi_new(32);
-    struct ttdm_httpc_req req = {0};
+    struct ttdm_httpc_req req;
     struct timespec t0, t1;
     char url[128];
     double ms;
 
-    snprintf(url, sizeof(url), "http://127.0.0.1:%u/inline/deferred", (unsigned)ttdm_httpd_port(h));
-    req.method = "POST";
-    req.url = url;
-    req.body = "x";
-    req.body_len = 1;
-    req.timeout_ms = 5000;
+    post_x(h, "/inline/deferred", url, sizeof(url), &req);
     multi_ok = 0;
     for (int round = 0; round < 2; round++) { /* the second round reuses the connections */
         clock_gettime(CLOCK_MONOTONIC, &t0);
