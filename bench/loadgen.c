@@ -1,5 +1,8 @@
 /* loadgen.c -- the benchmarks' HTTP load: signed webhooks, the empty route, inbox pages. */
+#include <errno.h>
+#include <sched.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -51,7 +54,9 @@ static void usage(void)
             "  --business-ids FILE  --conversations N (10000)  --seq-base N (0)\n"
             "  --limit N (50, list page size)  --name PREFIX (figure names, default MODE)\n"
             "  --slices K --go FIFO --done FIFO  (K equal slices, each started by a line on\n"
-            "            --go and followed by a line on --done; unpaced runs only)\n");
+            "            --go and followed by a line on --done; unpaced runs only)\n"
+            "  --sched batch|normal (batch: the kernel's SCHED_BATCH, so that waking up for an\n"
+            "            answer never preempts the server's threads; see docs/PERFORMANCE.md)\n");
 }
 
 /* Builds request seq of a webhook-shaped mode into out; returns its length (0 on error). */
@@ -220,6 +225,7 @@ int main(int argc, char **argv)
     int64_t seq_base = 0, limit = 50;
     int64_t duration = 10;
     double rate = 0;
+    bool sched_batch = true;
     int rc;
 
     if (argc < 2) {
@@ -272,7 +278,13 @@ int main(int argc, char **argv)
             go = val;
         else if ((val = arg_value(argc, argv, &i, "--done")))
             done = val;
-        else {
+        else if ((val = arg_value(argc, argv, &i, "--sched"))) {
+            sched_batch = strcmp(val, "batch") == 0;
+            if (!sched_batch && strcmp(val, "normal") != 0) {
+                fprintf(stderr, "loadgen: --sched takes batch or normal, not %s\n", val);
+                bad = 1;
+            }
+        } else {
             fprintf(stderr, "loadgen: unknown option %s\n", argv[i]);
             usage();
             return 2;
@@ -292,6 +304,15 @@ int main(int argc, char **argv)
     if (ttdm_crypto_init()) {
         fprintf(stderr,
                 "loadgen: the crypto libraries (libsodium, libcrypto) could not be initialised\n");
+        return 1;
+    }
+    /* The load stands in for TikTok's servers, which never share ttdm's CPUs. On the same
+     * machine, a generator woken by each answer would preempt whichever server thread runs,
+     * often the writer in the middle of a batch. SCHED_BATCH keeps the generator's fair share
+     * of the CPUs and only gives up that preemption; it needs no privilege. */
+    if (sched_batch && sched_setscheduler(0, SCHED_BATCH, &(struct sched_param){0}) != 0) {
+        fprintf(stderr, "loadgen: cannot run as SCHED_BATCH (%s); use --sched normal\n",
+                strerror(errno));
         return 1;
     }
     signal(SIGPIPE, SIG_IGN);
