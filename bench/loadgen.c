@@ -307,9 +307,10 @@ int main(int argc, char **argv)
         return 1;
     }
     /* The load stands in for TikTok's servers, which never share ttdm's CPUs. On the same
-     * machine, a generator woken by each answer would preempt whichever server thread runs,
-     * often the writer in the middle of a batch. SCHED_BATCH keeps the generator's fair share
-     * of the CPUs and only gives up that preemption; it needs no privilege. */
+     * machine, a generator woken by each answer would preempt whichever server thread runs:
+     * mostly the event thread in the middle of a burst of answers, sometimes the writer.
+     * SCHED_BATCH keeps the generator's fair share of the CPUs and only gives up that
+     * preemption; it needs no privilege. */
     if (sched_batch && sched_setscheduler(0, SCHED_BATCH, &(struct sched_param){0}) != 0) {
         fprintf(stderr, "loadgen: cannot run as SCHED_BATCH (%s); use --sched normal\n",
                 strerror(errno));
