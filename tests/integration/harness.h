@@ -87,6 +87,11 @@ bool h_sim_wait_delivered(struct h_env *env, int timeout_ms);
 /* Moves both processes' clocks to `offset_ms` from real time. */
 void h_set_clock(struct h_env *env, int64_t offset_ms);
 
+/* A clock offset under which the next `span_ms` of real time stay on one UTC day: 0, or,
+ * when midnight UTC is nearer than that, the milliseconds to one second past it. For tests
+ * whose counts are per day (add it to every offset they set). */
+int64_t h_same_day_offset(int64_t span_ms);
+
 /* Field helpers on parsed JSON (fail the test when missing). */
 int64_t h_int(const cJSON *obj, const char *path); /* dotted path: "reply_budget.replies_left" */
 const char *h_str(const cJSON *obj, const char *path);

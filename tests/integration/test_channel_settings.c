@@ -388,9 +388,13 @@ static void test_analytics_match_events(void **state)
     struct h_customer a, b;
     char path[256];
     int64_t conv_a, conv_b, id, replies[9];
+    /* Both conversations must open on the same UTC day, minutes apart on the clock. */
+    int64_t day = h_same_day_offset(10 * 60 * 1000);
     cJSON *j;
 
     h_env_start_ex(&env, &o);
+    if (day != 0)
+        h_set_clock(&env, day);
     h_customer_new(&env, "lia", "ID", &a);
     h_customer_new(&env, "max", "SG", &b);
 
@@ -398,7 +402,7 @@ static void test_analytics_match_events(void **state)
     assert_int_equal(h_customer_says(&env, &a, "Hi", 1), 200);
     assert_int_equal(h_customer_says(&env, &a, "Price?", 1), 200);
     conv_a = h_conversation_id(&env, &a);
-    h_set_clock(&env, 60 * 1000);
+    h_set_clock(&env, day + 60 * 1000);
     assert_int_equal(h_reply(&env, conv_a, "It is 10 dollars", &j), 202);
     id = h_int(j, "message.id");
     cJSON_Delete(j);
@@ -407,7 +411,7 @@ static void test_analytics_match_events(void **state)
     /* Customer b writes; the answer comes three minutes later, from the TikTok app. */
     assert_int_equal(h_customer_says(&env, &b, "Hello", 1), 200);
     conv_b = h_conversation_id(&env, &b);
-    h_set_clock(&env, 4 * 60 * 1000);
+    h_set_clock(&env, day + 4 * 60 * 1000);
     {
         char body[256];
         snprintf(path, sizeof(path), "/sim/accounts/%s/app_message", env.business_id);
