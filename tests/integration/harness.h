@@ -87,9 +87,9 @@ bool h_sim_wait_delivered(struct h_env *env, int timeout_ms);
 /* Moves both processes' clocks to `offset_ms` from real time. */
 void h_set_clock(struct h_env *env, int64_t offset_ms);
 
-/* A clock offset under which the next `span_ms` of real time stay on one UTC day: 0, or,
- * when midnight UTC is nearer than that, the milliseconds to one second past it. For tests
- * whose counts are per day (add it to every offset they set). */
+/* A clock offset that keeps both clocks on one UTC day for the next `span_ms`: 0, or, when
+ * midnight UTC is nearer than that, the milliseconds to one second past it. For tests whose
+ * counts are per day (they add it to every offset they set). */
 int64_t h_same_day_offset(int64_t span_ms);
 
 /* Field helpers on parsed JSON (fail the test when missing). */
