@@ -856,7 +856,7 @@ struct ttdm_server *ttdm_server_start(struct ttdm_app *app)
     hc.max_body = (size_t)cfg->max_body_bytes;
     hc.workers = (unsigned)cfg->http_workers;
     hc.event_threads = (unsigned)cfg->http_event_threads;
-    hc.max_header_bytes = (size_t)cfg->http_connection_memory_bytes;
+    hc.connection_memory_bytes = (size_t)cfg->http_connection_memory_bytes;
     srv->app = app;
     srv->httpd = ttdm_httpd_start(&hc, on_request, on_is_inline, srv);
     if (!srv->httpd) {

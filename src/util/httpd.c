@@ -186,7 +186,7 @@ void ttdm_httpd_config_default(struct ttdm_httpd_config *cfg)
     /* libmicrohttpd zeroes all of it after every request: at 16 KiB instead of 32 the event
      * thread and the writer beside it do measurably less (PERFORMANCE.md, ninth round).
      * The request line and headers must fit in about half of it. */
-    cfg->max_header_bytes = 16 * 1024;
+    cfg->connection_memory_bytes = 16 * 1024;
     cfg->heartbeat_s = 15;
     cfg->stop_wait_ms = 60000;
 }
@@ -785,8 +785,8 @@ struct ttdm_httpd *ttdm_httpd_start(const struct ttdm_httpd_config *cfg,
         flags, cfg->port, NULL, NULL, on_access, h, MHD_OPTION_SOCK_ADDR, &addr,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, h, MHD_OPTION_CONNECTION_LIMIT,
         cfg->connection_limit, MHD_OPTION_CONNECTION_TIMEOUT, cfg->timeout_s,
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, cfg->max_header_bytes, MHD_OPTION_EXTERNAL_LOGGER,
-        on_mhd_log, NULL, MHD_OPTION_LISTENING_ADDRESS_REUSE, 1,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, cfg->connection_memory_bytes,
+        MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL, MHD_OPTION_LISTENING_ADDRESS_REUSE, 1,
         cfg->event_threads > 1 ? MHD_OPTION_THREAD_POOL_SIZE : MHD_OPTION_END, cfg->event_threads,
         MHD_OPTION_END);
     if (!h->daemon) {

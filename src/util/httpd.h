@@ -60,11 +60,12 @@ struct ttdm_httpd_config {
     unsigned workers;       /* handler threads, >= 1 */
     unsigned event_threads; /* MHD epoll threads, >= 1 */
     unsigned connection_limit;
-    unsigned timeout_s;      /* idle connection timeout */
-    size_t max_header_bytes; /* libmicrohttpd's memory per connection; the request line and
-                                headers must fit in about half of it, or get its 431 */
-    unsigned heartbeat_s;    /* keep-alive interval of streams */
-    unsigned stop_wait_ms;   /* how long ttdm_httpd_stop waits for deferred answers */
+    unsigned timeout_s; /* idle connection timeout */
+    /* libmicrohttpd's memory per connection: the request line and headers must fit in
+     * about half of it, or get its 431 */
+    size_t connection_memory_bytes;
+    unsigned heartbeat_s;  /* keep-alive interval of streams */
+    unsigned stop_wait_ms; /* how long ttdm_httpd_stop waits for deferred answers */
 };
 
 void ttdm_httpd_config_default(struct ttdm_httpd_config *cfg);

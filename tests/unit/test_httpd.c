@@ -367,7 +367,7 @@ static void test_header_limit(void **state)
 
     ttdm_httpd_config_default(&cfg);
     cfg.workers = 2;
-    cfg.max_header_bytes = 32 * 1024;
+    cfg.connection_memory_bytes = 32 * 1024;
     h = ttdm_httpd_start(&cfg, on_request, is_inline, NULL);
     assert_non_null(h);
     assert_int_equal(get_with_cookie(h, 12 * 1024, out, sizeof(out)), 200);
