@@ -491,15 +491,18 @@ void h_set_clock(struct h_env *env, int64_t offset_ms)
         fail_msg("ttdm-sim refused the clock offset: HTTP %ld", st);
 }
 
-int64_t h_same_day_offset(int64_t span_ms)
+int64_t h_stay_on_one_day(struct h_env *env, int64_t span_ms)
 {
     const int64_t day_ms = 24LL * 3600 * 1000;
     struct timespec ts;
-    int64_t into_day;
+    int64_t left;
 
     clock_gettime(CLOCK_REALTIME, &ts);
-    into_day = ((int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000) % day_ms;
-    return day_ms - into_day > span_ms ? 0 : day_ms - into_day + 1000;
+    left = day_ms - ((int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000) % day_ms;
+    if (left > span_ms)
+        return 0;
+    h_set_clock(env, left + 1000);
+    return left + 1000;
 }
 
 int h_sim_count_text(struct h_env *env, const struct h_customer *c, const char *text)

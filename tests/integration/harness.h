@@ -87,10 +87,10 @@ bool h_sim_wait_delivered(struct h_env *env, int timeout_ms);
 /* Moves both processes' clocks to `offset_ms` from real time. */
 void h_set_clock(struct h_env *env, int64_t offset_ms);
 
-/* A clock offset that keeps both clocks on one UTC day for the next `span_ms`: 0, or, when
- * midnight UTC is nearer than that, the milliseconds to one second past it. For tests whose
- * counts are per day (they add it to every offset they set). */
-int64_t h_same_day_offset(int64_t span_ms);
+/* For tests whose counts are per day: keeps both clocks on one UTC day for the next
+ * `span_ms`. When midnight UTC is nearer than that, moves them to one second past it.
+ * Returns the offset now set (0 when none was needed); add it to every offset set later. */
+int64_t h_stay_on_one_day(struct h_env *env, int64_t span_ms);
 
 /* Field helpers on parsed JSON (fail the test when missing). */
 int64_t h_int(const cJSON *obj, const char *path); /* dotted path: "reply_budget.replies_left" */

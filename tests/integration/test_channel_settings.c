@@ -387,14 +387,12 @@ static void test_analytics_match_events(void **state)
     struct h_env_opts o = {.username = "stats_store", .cli_channel = true};
     struct h_customer a, b;
     char path[256];
-    int64_t conv_a, conv_b, id, replies[9];
-    /* Both conversations must open on the same UTC day, minutes apart on the clock. */
-    int64_t day = h_same_day_offset(10 * 60 * 1000);
+    int64_t conv_a, conv_b, id, replies[9], day;
     cJSON *j;
 
     h_env_start_ex(&env, &o);
-    if (day != 0)
-        h_set_clock(&env, day);
+    /* Both conversations must open on the same UTC day, minutes apart on the clock. */
+    day = h_stay_on_one_day(&env, 10 * 60 * 1000);
     h_customer_new(&env, "lia", "ID", &a);
     h_customer_new(&env, "max", "SG", &b);
 
